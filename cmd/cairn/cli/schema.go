@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"cairn.dev/cairn/compiler/load"
+	"cairn.dev/cairn/compiler/schemadoc"
+	"cairn.dev/cairn/schemas"
+)
+
+func newSchemaCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schema",
+		Short: "Work with Cairn's embedded CUE schemas",
+		Long: `Cairn embeds its schemas (import path "` + schemas.ImportPath + `") and
+overlays them whenever it loads a repository, so nothing needs vendoring.
+The subcommands write them out for editors and the plain cue CLI, and print
+the spec reference.`,
+	}
+	cmd.AddCommand(newSchemaVendorCmd(a), newSchemaDocCmd(a))
+	return cmd
+}
+
+func newSchemaVendorCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "vendor [DIR]",
+		Short: "Write the schemas into DIR's cue.mod for editors and the cue CLI",
+		Long: `Vendor writes the embedded schemas to cue.mod/pkg/` + schemas.ImportPath + ` in the CUE
+module holding DIR, replacing what an earlier vendor wrote there, so that
+"cue vet" and editors resolve the import.`,
+		Example: `  cairn schema vendor .
+  cue vet ./...`,
+		Args: rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := load.FindRoot(dirArg(args))
+			if err != nil {
+				return err
+			}
+			dest := filepath.Join(root, filepath.FromSlash(load.VendorDir))
+			if err := vendorSchemas(dest); err != nil {
+				return fmt.Errorf("vendoring the schemas: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", dest)
+			return nil
+		},
+	}
+}
+
+// vendorSchemas writes the schema files to a new folder beside dest, then
+// moves it into dest's place.
+func vendorSchemas(dest string) (err error) {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".schemas.tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	entries, err := fs.ReadDir(schemas.FS, ".")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		data, err := fs.ReadFile(schemas.FS, e.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o644); err != nil {
+			return err
+		}
+	}
+	old := tmp + ".old"
+	if _, err := os.Stat(dest); err == nil {
+		if err := os.Rename(dest, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		os.Rename(old, dest)
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+func newSchemaDocCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "doc",
+		Short:   "Print the spec reference (Markdown) generated from the schemas",
+		Example: `  cairn schema doc > docs/spec.md`,
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			md, err := schemadoc.Markdown(schemas.FS)
+			if err != nil {
+				return internalError{err}
+			}
+			_, err = cmd.OutOrStdout().Write(md)
+			return err
+		},
+	}
+}

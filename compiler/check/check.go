@@ -1,0 +1,258 @@
+// Package check applies the rules of a spec that CUE cannot state: references
+// between steps, metric gates, cron schedules, compute shapes, name limits
+// and the project's policy. Every problem is reported with the position the
+// offending value is written at.
+package check
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones without the host's database
+
+	"github.com/robfig/cron/v3"
+
+	"cairn.dev/cairn/compiler/diag"
+	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/load"
+	"cairn.dev/cairn/schemas"
+)
+
+// Locator says where a value of the project, named by its path of field
+// names (strings) and list indexes (ints), is written.
+type Locator interface {
+	Locate(path ...any) diag.Pos
+}
+
+// MaxK8sName is the longest Kubernetes label value and DNS label.
+const MaxK8sName = 63
+
+// CronSuffixLen is the longest suffix Argo adds to a CronWorkflow's name to
+// name a workflow: "-" and a Unix time in seconds.
+const CronSuffixLen = 11
+
+// WorkerName returns the longest pod name of an MPIJob worker of the named
+// pipeline with the given number of nodes, with the workflow named the
+// longest way Argo names it.
+func WorkerName(pipeline string, nodes int) string {
+	wf := pipeline + "-" + strings.Repeat("9", CronSuffixLen-1)
+	return fmt.Sprintf("%s-xxxxx-worker-%d", wf, nodes-1)
+}
+
+type checker struct {
+	loc   Locator
+	diags diag.List
+}
+
+func (c *checker) errorf(path []any, format string, args ...any) {
+	c.diags = append(c.diags, diag.Diagnostic{
+		Pos:  c.loc.Locate(path...),
+		Path: cuePath(path),
+		Msg:  fmt.Sprintf(format, args...),
+	})
+}
+
+func cuePath(path []any) string {
+	elems := []string{load.ProjectField}
+	for _, e := range path {
+		elems = append(elems, fmt.Sprint(e))
+	}
+	return load.FormatPath(elems)
+}
+
+func at(path ...any) []any { return path }
+
+// Project checks a project and returns every problem as a diag.List, or nil.
+func Project(p *ir.Project, loc Locator) error {
+	c := &checker{loc: loc}
+	for _, name := range ir.SortedKeys(p.Pipelines) {
+		c.pipeline(p, p.Pipelines[name])
+	}
+	return c.diags.Err()
+}
+
+func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
+	base := at("pipelines", pl.Name)
+	sub := func(elems ...any) []any { return append(append([]any{}, base...), elems...) }
+
+	// Names steps can read: datasets and feature outputs, each once.
+	declared := map[string]string{}
+	for _, name := range ir.SortedKeys(pl.Data) {
+		declared[name] = "dataset " + name
+	}
+	for _, step := range ir.SortedKeys(pl.Features) {
+		for i, out := range pl.Features[step].Outputs {
+			if prev, dup := declared[out]; dup {
+				c.errorf(sub("features", step, "outputs", i), "output %q is already declared by %s", out, prev)
+				continue
+			}
+			declared[out] = "feature step " + step
+		}
+	}
+	sources := pl.Sources()
+	refs := func(path []any, inputs []string) {
+		for i, in := range inputs {
+			if _, ok := sources[in]; !ok {
+				c.errorf(append(append([]any{}, path...), i), "reference to undeclared input %q: want a dataset or a feature output (%s)", in, strings.Join(ir.SortedKeys(sources), ", "))
+			}
+		}
+	}
+	for _, step := range ir.SortedKeys(pl.Features) {
+		f := pl.Features[step]
+		refs(sub("features", step, "inputs"), f.Inputs)
+		c.image(p, sub("features", step, "image"), f.Image)
+		c.duration(sub("features", step, "maxRuntime"), f.MaxRuntime)
+		for i, in := range f.Inputs {
+			if s, ok := sources[in]; ok && s.Feature == step {
+				c.errorf(sub("features", step, "inputs", i), "feature step %q reads its own output %q", step, in)
+			}
+		}
+	}
+	c.cycles(pl, sub)
+	refs(sub("train", "inputs"), pl.Train.Inputs)
+	c.image(p, sub("train", "image"), pl.Train.Image)
+	c.compute(p, pl, sub)
+	if e := pl.Evaluate; e != nil {
+		refs(sub("evaluate", "inputs"), e.Inputs)
+		c.image(p, sub("evaluate", "image"), e.Image)
+		c.duration(sub("evaluate", "maxRuntime"), e.MaxRuntime)
+		for _, metric := range ir.SortedKeys(e.Gates) {
+			if _, err := schemas.ParseGate(e.Gates[metric]); err != nil {
+				c.errorf(sub("evaluate", "gates", metric), "bad gate: %v", err)
+			}
+		}
+	}
+	for _, name := range ir.SortedKeys(pl.Data) {
+		d := pl.Data[name]
+		for _, col := range ir.SortedKeys(d.Checks.Ranges) {
+			r := d.Checks.Ranges[col]
+			if len(d.Columns) > 0 {
+				if cd, ok := d.Columns[col]; !ok {
+					c.errorf(sub("data", name, "checks", "ranges", col), "range on undeclared column %q", col)
+				} else if cd.Type != "int" && cd.Type != "float" {
+					c.errorf(sub("data", name, "checks", "ranges", col), "range on column %q of type %s: ranges apply to int and float columns", col, cd.Type)
+				}
+			}
+			if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+				c.errorf(sub("data", name, "checks", "ranges", col), "empty range: min %v is greater than max %v", *r.Min, *r.Max)
+			}
+		}
+		if d.PII && !contains(p.Policy.PIIPipelines, pl.Name) {
+			c.errorf(sub("data", name, "pii"), "policy: dataset %q holds personal data and pipeline %q is not in policy.piiPipelines", name, pl.Name)
+		}
+	}
+	if s := pl.Schedule; s != nil {
+		if _, err := cron.ParseStandard(s.Cron); err != nil {
+			c.errorf(sub("schedule", "cron"), "bad schedule %q: %v", s.Cron, err)
+		}
+		if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "" || s.Timezone == "Local" {
+			c.errorf(sub("schedule", "timezone"), "unknown time zone %q: want an IANA name such as \"UTC\" or \"Europe/Paris\"", s.Timezone)
+		}
+	}
+	if s := pl.Serve; s != nil && s.Drift != nil {
+		if _, err := cron.ParseStandard(s.Drift.Cron); err != nil {
+			c.errorf(sub("serve", "drift", "cron"), "bad schedule %q: %v", s.Drift.Cron, err)
+		}
+	}
+}
+
+func (c *checker) compute(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any) {
+	cp := pl.Train.Compute
+	path := sub("train", "compute")
+	maxRuntime, ok := c.duration(sub("train", "compute", "maxRuntime"), cp.MaxRuntime)
+	if cp.Kind == ir.KindMPI {
+		if cp.GPUsPerNode < 1 {
+			c.errorf(sub("train", "compute", "gpusPerNode"), "compute.kind \"mpi\" needs gpusPerNode >= 1: MPI ranks are one per GPU")
+		}
+		if n := WorkerName(pl.Name, cp.Nodes); len(n) > MaxK8sName {
+			c.errorf(at("pipelines", pl.Name), "pipeline name %q is too long for an MPI job of %d nodes: worker pod names such as %q would be %d characters, over Kubernetes' %d; shorten it by %d", pl.Name, cp.Nodes, n, len(n), MaxK8sName, len(n)-MaxK8sName)
+		}
+	}
+	if cp.GPUType != "" && cp.GPUsPerNode == 0 {
+		c.errorf(sub("train", "compute", "gpuType"), "gpuType %q is set but gpusPerNode is 0", cp.GPUType)
+	}
+	if cp.Spot && !p.Policy.AllowSpot {
+		c.errorf(sub("train", "compute", "spot"), "policy: spot compute is not allowed in this project (policy.allowSpot is false)")
+	}
+	if m := p.Policy.MaxGPUsPerRun; m != nil && cp.GPUs() > *m {
+		c.errorf(path, "policy: training uses %d GPUs (%d nodes × %d), over policy.maxGPUsPerRun %d", cp.GPUs(), cp.Nodes, cp.GPUsPerNode, *m)
+	}
+	if m := p.Policy.MaxRunCost; m != nil && cp.GPUs() > 0 && ok {
+		price, known := p.Policy.GPUPrices[cp.GPUType]
+		if !known {
+			c.errorf(path, "policy: no price for GPU type %q in policy.gpuPrices, needed to check policy.maxRunCost", cp.GPUType)
+		} else if cost := float64(cp.GPUs()) * price * maxRuntime.Hours(); cost > *m+1e-9 {
+			c.errorf(path, "policy: a run may cost %.2f USD (%d GPUs × %s × %g USD/h), over policy.maxRunCost %g", math.Round(cost*100)/100, cp.GPUs(), cp.MaxRuntime, price, *m)
+		}
+	}
+}
+
+func (c *checker) image(p *ir.Project, path []any, image string) {
+	if p.Policy.RequireDigests && !strings.Contains(image, "@sha256:") {
+		c.errorf(path, "policy: image %q is not pinned by digest (policy.requireDigests)", image)
+	}
+}
+
+func (c *checker) duration(path []any, s string) (time.Duration, bool) {
+	d, err := ir.ParseDuration(s)
+	if err != nil {
+		c.errorf(path, "%v", err)
+		return 0, false
+	}
+	return d, true
+}
+
+// cycles reports feature steps that depend on themselves.
+func (c *checker) cycles(pl *ir.Pipeline, sub func(...any) []any) {
+	sources := pl.Sources()
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(step string) bool
+	visit = func(step string) bool {
+		switch state[step] {
+		case active:
+			i := indexOf(stack, step)
+			cycle := append(append([]string{}, stack[i:]...), step)
+			c.errorf(sub("features", step, "inputs"), "feature steps form a cycle: %s", strings.Join(cycle, " → "))
+			return false
+		case done:
+			return true
+		}
+		state[step] = active
+		stack = append(stack, step)
+		for _, in := range pl.Features[step].Inputs {
+			if s, ok := sources[in]; ok && s.Feature != "" && s.Feature != step {
+				if !visit(s.Feature) {
+					state[step] = done
+					stack = stack[:len(stack)-1]
+					return false
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[step] = done
+		return true
+	}
+	for _, step := range ir.SortedKeys(pl.Features) {
+		if state[step] == unvisited {
+			visit(step)
+		}
+	}
+}
+
+func indexOf(s []string, x string) int {
+	for i, v := range s {
+		if v == x {
+			return i
+		}
+	}
+	return -1
+}
+
+func contains(s []string, x string) bool { return indexOf(s, x) >= 0 }

@@ -1,0 +1,186 @@
+// Package compiler turns a repository of CUE specs into Kubernetes
+// manifests: it loads the specs with the embedded schemas, checks them,
+// decodes them into the typed IR, lowers each pipeline to Argo Workflows
+// and MPIJob objects, and renders deterministic YAML.
+package compiler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+
+	"cairn.dev/cairn/compiler/check"
+	"cairn.dev/cairn/compiler/diag"
+	"cairn.dev/cairn/compiler/emit"
+	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/load"
+	"cairn.dev/cairn/compiler/lower"
+	"cairn.dev/cairn/compiler/lower/argo"
+)
+
+// Version is the compiler's version, recorded on every object it emits.
+const Version = "v0.1.0"
+
+// Options says what to compile.
+type Options struct {
+	// Dir is the user's CUE module, or a folder in it.
+	Dir string
+	// Files, when not nil, holds the module's files by slash path instead
+	// of the disk (a git tree); Dir is then where they appear to be.
+	Files map[string][]byte
+	// GitCommit, when set, is recorded on every object.
+	GitCommit string
+	// Dirty marks output compiled from uncommitted changes.
+	Dirty bool
+	// PosBase prefixes the file names in error positions (see
+	// load.Config).
+	PosBase string
+}
+
+// Pipeline is one compiled pipeline.
+type Pipeline struct {
+	Namespace  string
+	Name       string
+	SpecDigest string   // sha256:<hex> of the evaluated spec
+	Files      []string // its files in Result.Files
+}
+
+// Result is a compiled repository.
+type Result struct {
+	// Files maps slash paths, "<namespace>/<pipeline>/<file>" and the
+	// kustomization.yaml files, to contents.
+	Files map[string][]byte
+	// Pipelines in namespace and name order.
+	Pipelines []Pipeline
+}
+
+// Compile compiles every project under opts.Dir. A spec error is returned
+// as a diag.List naming every problem with its position.
+func Compile(opts Options) (*Result, error) {
+	insts, err := load.Load(load.Config{Dir: opts.Dir, Files: opts.Files, PosBase: opts.PosBase})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Files: map[string][]byte{}}
+	var diags diag.List
+	type seenAt struct {
+		dir string
+		pos diag.Pos
+	}
+	seen := map[string]seenAt{}
+	var projects []*ir.Project
+	var owners []*load.Instance
+	for _, in := range insts {
+		var p ir.Project
+		if err := in.Decode(&p); err != nil {
+			return nil, fmt.Errorf("decoding the project in %s: %w", in.Dir, err)
+		}
+		if err := check.Project(&p, in); err != nil {
+			diags = append(diags, err.(diag.List)...)
+			continue
+		}
+		for _, name := range ir.SortedKeys(p.Pipelines) {
+			key := p.Namespace + "/" + name
+			pos := in.Locate("pipelines", name)
+			if prev, dup := seen[key]; dup {
+				diags.Add(pos, load.FormatPath([]string{load.ProjectField, "pipelines", name}), "pipeline %s is also declared in package %s (%s)", key, prev.dir, prev.pos)
+				continue
+			}
+			seen[key] = seenAt{in.Dir, pos}
+		}
+		projects = append(projects, &p)
+		owners = append(owners, in)
+	}
+	if err := diags.Err(); err != nil {
+		return nil, err
+	}
+	for _, p := range projects {
+		for _, name := range ir.SortedKeys(p.Pipelines) {
+			pr, err := compilePipeline(p, p.Pipelines[name], opts, res.Files)
+			if err != nil {
+				return nil, err
+			}
+			res.Pipelines = append(res.Pipelines, pr)
+		}
+	}
+	sortPipelines(res.Pipelines)
+	emit.AddKustomizations(res.Files)
+	return res, nil
+}
+
+// SpecJSON returns the canonical JSON of a pipeline's evaluated spec: the
+// project's settings and the pipeline. Its digest is the spec digest.
+func SpecJSON(p *ir.Project, pl *ir.Pipeline) string {
+	settings := *p
+	settings.Pipelines = nil
+	return lower.CanonicalJSON(struct {
+		Project  ir.Project   `json:"project"`
+		Pipeline *ir.Pipeline `json:"pipeline"`
+	}{settings, pl})
+}
+
+// Digest returns "sha256:<hex>" of s.
+func Digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func compilePipeline(p *ir.Project, pl *ir.Pipeline, opts Options, files map[string][]byte) (Pipeline, error) {
+	spec := SpecJSON(p, pl)
+	digest := Digest(spec)
+	meta := lower.Meta{
+		Annotations: map[string]string{
+			lower.AnnotCompiler:   Version,
+			lower.AnnotSpecDigest: digest,
+		},
+		Labels: map[string]string{},
+	}
+	if opts.GitCommit != "" {
+		meta.Annotations[lower.AnnotGitCommit] = opts.GitCommit
+		if opts.Dirty {
+			meta.Annotations[lower.AnnotGitDirty] = "true"
+		}
+	}
+	for k, v := range p.Labels {
+		meta.Labels[k] = v
+	}
+	for k, v := range pl.Labels {
+		meta.Labels[k] = v
+	}
+	meta.Labels[lower.LabelManagedBy] = lower.ManagedByValue
+	meta.Labels[lower.LabelPartOf] = p.Name
+	meta.Labels[lower.LabelProject] = p.Name
+	meta.Labels[lower.LabelPipeline] = pl.Name
+
+	objs, err := argo.Lower(p, pl, spec, meta)
+	if err != nil {
+		return Pipeline{}, err
+	}
+	out := Pipeline{Namespace: p.Namespace, Name: pl.Name, SpecDigest: digest}
+	for _, o := range objs {
+		data, err := emit.YAML(o.Value)
+		if err != nil {
+			return Pipeline{}, fmt.Errorf("rendering %s of pipeline %q: %w", o.File, pl.Name, err)
+		}
+		name := path.Join(p.Namespace, pl.Name, o.File)
+		files[name] = data
+		out.Files = append(out.Files, name)
+	}
+	return out, nil
+}
+
+func sortPipelines(ps []Pipeline) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && less(ps[j], ps[j-1]); j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+func less(a, b Pipeline) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	return a.Name < b.Name
+}

@@ -1,0 +1,431 @@
+// Package load reads a user's repository, a CUE module, with Cairn's schemas
+// overlaid in memory, and returns each package's project value unified with
+// the schema and fully validated. It is the only place, with diag, where the
+// compiler touches CUE.
+package load
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	"cairn.dev/cairn/compiler/diag"
+	"cairn.dev/cairn/schemas"
+)
+
+// ProjectField is the top-level field a package declares its project in.
+const ProjectField = "project"
+
+// VendorDir is where the schemas live inside a user's cue.mod, relative to
+// the module root; the loader overlays them there and `cairn schema vendor`
+// writes them there.
+var VendorDir = path.Join("cue.mod", "pkg", schemas.ImportPath)
+
+// Config says what to load.
+type Config struct {
+	// Dir is the root of the user's CUE module, or a folder inside it;
+	// every package at or below it is loaded.
+	Dir string
+	// Files, when not nil, replaces the file system: it maps slash paths
+	// relative to the module root to contents. Dir is then a virtual,
+	// absolute folder under which those files appear (used for git trees).
+	Files map[string][]byte
+	// PosBase is prefixed to the file names of positions, which are
+	// otherwise relative to the module root; the CLI sets it to the module
+	// root relative to the working directory.
+	PosBase string
+}
+
+// Instance is one loaded CUE package that declares a project.
+type Instance struct {
+	// Dir is the package folder relative to the module root ("." for the
+	// root), with forward slashes.
+	Dir string
+	// Project is the package's project field unified with #Project.
+	Project cue.Value
+	// JSON is Project exported as JSON.
+	JSON []byte
+
+	root string   // absolute module root
+	loc  *locator // where the user wrote each field
+	base string   // Config.PosBase
+}
+
+// Load loads every package under cfg.Dir. The error, when not nil, is a
+// diag.List naming every problem found.
+func Load(cfg Config) ([]*Instance, error) {
+	insts, err := load1(cfg)
+	if l, ok := err.(diag.List); ok {
+		for i := range l {
+			l[i].Pos = rebase(cfg.PosBase, l[i].Pos)
+		}
+	}
+	for _, in := range insts {
+		in.base = cfg.PosBase
+	}
+	return insts, err
+}
+
+func load1(cfg Config) ([]*Instance, error) {
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := findRoot(dir, cfg.Files)
+	if err != nil {
+		return nil, err
+	}
+	overlay := map[string]load.Source{}
+	for name, data := range cfg.Files {
+		overlay[filepath.Join(root, filepath.FromSlash(name))] = load.FromBytes(data)
+	}
+	entries, err := fs.ReadDir(schemas.FS, ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		data, err := fs.ReadFile(schemas.FS, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		overlay[filepath.Join(root, filepath.FromSlash(VendorDir), e.Name())] = load.FromBytes(data)
+	}
+	lcfg := &load.Config{
+		Dir:        root,
+		ModuleRoot: root,
+		Overlay:    overlay,
+		Env:        []string{}, // no CUE_REGISTRY or other settings from the host
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	pattern := "./" + filepath.ToSlash(rel) + "/..."
+	if rel == "." {
+		pattern = "./..."
+	}
+	var diags diag.List
+	binsts := load.Instances([]string{pattern, schemas.ImportPath}, lcfg)
+	ctx := cuecontext.New()
+	var schemaInst *build.Instance
+	var insts []*build.Instance
+	for _, b := range binsts {
+		if b.ImportPath == schemas.ImportPath && b.Err == nil && strings.HasPrefix(b.Dir, filepath.Join(root, "cue.mod")) {
+			schemaInst = b
+			continue
+		}
+		insts = append(insts, b)
+	}
+	for _, b := range insts {
+		if b.Err != nil {
+			addCUEErrors(&diags, root, b.Err)
+		}
+	}
+	if schemaInst == nil {
+		for _, b := range binsts {
+			if b.Err != nil && b.ImportPath == schemas.ImportPath {
+				addCUEErrors(&diags, root, b.Err)
+			}
+		}
+		if len(diags) == 0 {
+			diags.Add(diag.Pos{}, "", "internal error: the embedded schemas did not load")
+		}
+	}
+	if err := diags.Err(); err != nil {
+		return nil, err
+	}
+	schemaV := ctx.BuildInstance(schemaInst)
+	if err := schemaV.Err(); err != nil {
+		addCUEErrors(&diags, root, err)
+		return nil, diags.Err()
+	}
+	projectDef := schemaV.LookupPath(cue.MakePath(cue.Def("#Project")))
+
+	var out []*Instance
+	for _, b := range insts {
+		if strings.HasPrefix(b.Dir, filepath.Join(root, "cue.mod")) {
+			continue
+		}
+		v := ctx.BuildInstance(b)
+		pv := v.LookupPath(cue.ParsePath(ProjectField))
+		if !pv.Exists() {
+			if err := v.Validate(); err != nil {
+				addCUEErrors(&diags, root, err)
+			}
+			continue
+		}
+		loc := &locator{files: userFiles(b)}
+		pv = pv.Unify(projectDef)
+		if err := pv.Validate(cue.Concrete(true)); err != nil {
+			addCUEErrors(&diags, root, err, loc)
+			continue
+		}
+		data, err := pv.MarshalJSON()
+		if err != nil {
+			addCUEErrors(&diags, root, err)
+			continue
+		}
+		pkgDir, _ := filepath.Rel(root, b.Dir)
+		out = append(out, &Instance{Dir: filepath.ToSlash(pkgDir), Project: pv, JSON: data, root: root, loc: loc})
+	}
+	if err := diags.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		diags.Add(diag.Pos{File: relOrSelf(root, dir)}, "", "no project found: declare %s: schemas.#Project & {...} with import %q", ProjectField, schemas.ImportPath)
+		return nil, diags.Err()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
+	return out, nil
+}
+
+// FindRoot returns the root of the CUE module holding dir: the folder at or
+// above it holding cue.mod/module.cue.
+func FindRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return findRoot(abs, nil)
+}
+
+// findRoot returns the folder at or above dir holding cue.mod/module.cue.
+func findRoot(dir string, files map[string][]byte) (string, error) {
+	if files != nil {
+		if _, ok := files["cue.mod/module.cue"]; !ok {
+			return "", diag.List{{Pos: diag.Pos{File: "cue.mod/module.cue"}, Msg: "not a CUE module: cue.mod/module.cue is missing"}}
+		}
+		return dir, nil
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "cue.mod", "module.cue")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "", diag.List{{Pos: diag.Pos{File: dir}, Msg: "no such directory"}}
+	}
+	return "", diag.List{{Pos: diag.Pos{File: dir}, Msg: "not in a CUE module: no cue.mod/module.cue here or above (create one with `cue mod init`)"}}
+}
+
+func relOrSelf(root, p string) string {
+	if r, err := filepath.Rel(root, p); err == nil {
+		return filepath.ToSlash(r)
+	}
+	return p
+}
+
+// addCUEErrors turns a CUE error into diagnostics, one per problem, each at
+// the first position inside the user's files. The alternatives of a failed
+// disjunction are folded into one diagnostic, and errors that only echo
+// another error are dropped.
+func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
+	type key struct {
+		pos  diag.Pos
+		path string
+	}
+	var order []key
+	msgs := map[key][]string{}
+	for _, e := range cueerrors.Errors(cueerrors.Sanitize(cueerrors.Promote(err, ""))) {
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if strings.Contains(msg, "errors in empty disjunction") || strings.Contains(msg, "(type _|_)") {
+			continue
+		}
+		k := key{pickPos(root, cueerrors.Positions(e)), FormatPath(e.Path())}
+		if len(within) > 0 && (!k.pos.IsValid() || isSchemaFile(k.pos.File)) {
+			if p := toPos(root, within[0].find(unquote(e.Path()))); p.IsValid() {
+				k.pos = p
+			}
+		}
+		if _, ok := msgs[k]; !ok {
+			order = append(order, k)
+		}
+		msgs[k] = append(msgs[k], msg)
+	}
+	for _, k := range order {
+		for _, m := range foldDisjunction(msgs[k]) {
+			*l = append(*l, diag.Diagnostic{Pos: k.pos, Path: k.path, Msg: m})
+		}
+	}
+}
+
+// foldDisjunction rewrites the messages "conflicting values A and X" for
+// each alternative A of a disjunction the value X failed into one message.
+func foldDisjunction(msgs []string) []string {
+	if len(msgs) < 2 {
+		return msgs
+	}
+	type pair struct{ a, b string }
+	var pairs []pair
+	for _, m := range msgs {
+		rest, ok := strings.CutPrefix(m, "conflicting values ")
+		if !ok {
+			return msgs
+		}
+		if i := strings.Index(rest, " (mismatched types"); i >= 0 {
+			rest = rest[:i]
+		}
+		a, b, ok := strings.Cut(rest, " and ")
+		if !ok {
+			return msgs
+		}
+		pairs = append(pairs, pair{a, b})
+	}
+	// The value is the operand common to every pair.
+	for _, cand := range []string{pairs[0].a, pairs[0].b} {
+		var alts []string
+		for _, p := range pairs {
+			switch cand {
+			case p.a:
+				alts = append(alts, p.b)
+			case p.b:
+				alts = append(alts, p.a)
+			}
+		}
+		if len(alts) == len(pairs) {
+			return []string{fmt.Sprintf("%s is not allowed: want %s", cand, strings.Join(alts, " | "))}
+		}
+	}
+	return msgs
+}
+
+// rebase prefixes the file of a position in the user's files with base.
+func rebase(base string, p diag.Pos) diag.Pos {
+	if base == "" || base == "." || !p.IsValid() || isSchemaFile(p.File) || filepath.IsAbs(p.File) {
+		return p
+	}
+	p.File = path.Join(filepath.ToSlash(base), p.File)
+	return p
+}
+
+func isSchemaFile(f string) bool {
+	return strings.HasPrefix(f, schemas.ImportPath+"/") || strings.HasPrefix(f, "cue.mod/")
+}
+
+// unquote turns CUE path selectors into plain names: "a-b" becomes a-b.
+func unquote(elems []string) []string {
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		if s, err := strconv.Unquote(e); err == nil && strings.HasPrefix(e, "\"") {
+			e = s
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// pickPos returns the first position in a user file, else the first one.
+func pickPos(root string, ps []token.Pos) diag.Pos {
+	var first diag.Pos
+	for _, p := range ps {
+		dp := toPos(root, p)
+		if !dp.IsValid() {
+			continue
+		}
+		if !isSchemaFile(dp.File) {
+			return dp
+		}
+		if !first.IsValid() {
+			first = dp
+		}
+	}
+	return first
+}
+
+func toPos(root string, p token.Pos) diag.Pos {
+	if !p.IsValid() {
+		return diag.Pos{}
+	}
+	file := p.Filename()
+	if file == "" {
+		return diag.Pos{}
+	}
+	if r, err := filepath.Rel(root, file); err == nil && !strings.HasPrefix(r, "..") {
+		file = filepath.ToSlash(r)
+	}
+	if rest, ok := strings.CutPrefix(file, VendorDir+"/"); ok {
+		file = schemas.ImportPath + "/" + rest
+	}
+	return diag.Pos{File: file, Line: p.Line(), Col: p.Column()}
+}
+
+// FormatPath joins CUE path elements, quoting those that are not
+// identifiers: project.features."build-features".
+func FormatPath(elems []string) string {
+	var b strings.Builder
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if isIdent(e) || strings.HasPrefix(e, "\"") || strings.HasPrefix(e, "[") || strings.HasPrefix(e, "#") {
+			b.WriteString(e)
+		} else if _, err := strconv.Atoi(e); err == nil {
+			b.WriteString(e)
+		} else {
+			b.WriteString(strconv.Quote(e))
+		}
+	}
+	return b.String()
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || r == '$' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Locate returns the position where the value at path, relative to the
+// project, is written in the user's files, or where its nearest written
+// ancestor is. Path elements are strings (fields) and ints (list indexes).
+func (in *Instance) Locate(elems ...any) diag.Pos {
+	path := []string{ProjectField}
+	for _, e := range elems {
+		switch e := e.(type) {
+		case string:
+			path = append(path, e)
+		case int:
+			path = append(path, strconv.Itoa(e))
+		}
+	}
+	return rebase(in.base, toPos(in.root, in.loc.find(path)))
+}
+
+// userFiles returns the syntax trees of the package's own files.
+func userFiles(b *build.Instance) []*ast.File {
+	var out []*ast.File
+	for _, f := range b.Files {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Filename < out[j].Filename })
+	return out
+}
+
+// Decode unmarshals the project's JSON into x.
+func (in *Instance) Decode(x any) error {
+	return json.Unmarshal(in.JSON, x)
+}

@@ -1,0 +1,481 @@
+// Package argo lowers a pipeline to Argo Workflows objects: a
+// WorkflowTemplate whose DAG validates the data, computes features, trains
+// (in a pod or as an MPIJob), evaluates, gates and packs the model, and a
+// CronWorkflow when the pipeline has a schedule.
+package argo
+
+import (
+	"fmt"
+	"strings"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/lower"
+	"cairn.dev/cairn/compiler/lower/mpijob"
+)
+
+// Names of tasks and templates, and the paths platform steps write their
+// outputs to.
+const (
+	Entrypoint     = "main"
+	TaskTrain      = "train"
+	TaskEvaluate   = "evaluate"
+	TaskGate       = "gate"
+	TaskPack       = "pack"
+	OutputsDir     = "/tmp/cairn/outputs"
+	SigningMount   = "/var/run/cairn/signing"
+	signingVolume  = "signing-key"
+	ParamDigest    = "digest"
+	APIVersion     = "argoproj.io/v1alpha1"
+	KindTemplate   = "WorkflowTemplate"
+	KindCron       = "CronWorkflow"
+	FileTemplate   = "workflowtemplate.yaml"
+	FileCron       = "cronworkflow.yaml"
+	platformCPU    = "500m"
+	platformMemory = "1Gi"
+)
+
+// MPI resource template conditions, as Argo evaluates them against the
+// MPIJob's status.
+const (
+	MPISuccessCondition = "status.replicaStatuses.Launcher.succeeded == 1"
+	MPIFailureCondition = "status.replicaStatuses.Launcher.failed > 0"
+)
+
+// SpotRetryExpression retries preempted pods: errors (the pod or node went
+// away) and kills by SIGKILL or SIGTERM, not failures of the program.
+const SpotRetryExpression = "lastRetry.status == 'Error' || (lastRetry.status == 'Failed' && asInt(lastRetry.exitCode) in [137, 143])"
+
+// ValidateTask names the data-validation task of a dataset.
+func ValidateTask(dataset string) string { return "validate-" + dataset }
+
+// FeatureTask names the task of a feature step.
+func FeatureTask(step string) string { return "feature-" + step }
+
+// Lower returns the pipeline's Argo objects. specJSON is the pipeline's
+// evaluated spec, passed to the platform steps.
+func Lower(p *ir.Project, pl *ir.Pipeline, specJSON string, meta lower.Meta) ([]lower.Object, error) {
+	wt, err := WorkflowTemplate(p, pl, specJSON, meta)
+	if err != nil {
+		return nil, err
+	}
+	objs := []lower.Object{{File: FileTemplate, Value: wt}}
+	if pl.Schedule != nil {
+		objs = append(objs, lower.Object{File: FileCron, Value: CronWorkflow(p, pl, meta)})
+	}
+	return objs, nil
+}
+
+type builder struct {
+	p        *ir.Project
+	pl       *ir.Pipeline
+	specJSON string
+	meta     lower.Meta
+	tasks    []wfv1.DAGTask
+	tmpls    []wfv1.Template
+}
+
+// WorkflowTemplate builds the pipeline's WorkflowTemplate.
+func WorkflowTemplate(p *ir.Project, pl *ir.Pipeline, specJSON string, meta lower.Meta) (*wfv1.WorkflowTemplate, error) {
+	b := &builder{p: p, pl: pl, specJSON: specJSON, meta: meta}
+	if err := b.build(); err != nil {
+		return nil, fmt.Errorf("lowering pipeline %q to a WorkflowTemplate: %w", pl.Name, err)
+	}
+	tmpls := append([]wfv1.Template{{Name: Entrypoint, DAG: &wfv1.DAGTemplate{Tasks: b.tasks}}}, b.tmpls...)
+	root := strings.TrimSuffix(p.Storage.Root, "/") + "/" + p.Namespace + "/" + pl.Name
+	wt := &wfv1.WorkflowTemplate{
+		TypeMeta:   metav1.TypeMeta{APIVersion: APIVersion, Kind: KindTemplate},
+		ObjectMeta: objectMeta(p, pl, meta),
+		Spec: wfv1.WorkflowSpec{
+			Entrypoint:         Entrypoint,
+			ServiceAccountName: p.ServiceAccount,
+			SecurityContext:    lower.PodSecurity(),
+			Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{{
+				Name:        lower.ParamRunRoot,
+				Value:       wfv1.AnyStringPtr(lower.Escape(root)),
+				Description: wfv1.AnyStringPtr("URI under which each run writes its outputs, one folder per workflow uid"),
+			}}},
+			WorkflowMetadata: &wfv1.WorkflowMetadata{Labels: map[string]string{
+				lower.LabelPipeline: pl.Name,
+				lower.LabelProject:  p.Name,
+			}},
+			PodMetadata: &wfv1.Metadata{Labels: map[string]string{
+				lower.LabelPipeline: pl.Name,
+				lower.LabelProject:  p.Name,
+			}},
+			Volumes: []corev1.Volume{{
+				Name:         signingVolume,
+				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: p.Signing.Secret}},
+			}},
+			Templates: tmpls,
+		},
+	}
+	return wt, nil
+}
+
+func objectMeta(p *ir.Project, pl *ir.Pipeline, meta lower.Meta) metav1.ObjectMeta {
+	ann := map[string]string{}
+	for k, v := range meta.Annotations {
+		ann[k] = v
+	}
+	if pl.Description != "" {
+		ann["workflows.argoproj.io/description"] = pl.Description
+	}
+	return metav1.ObjectMeta{Name: pl.Name, Namespace: p.Namespace, Labels: meta.Labels, Annotations: ann}
+}
+
+func (b *builder) add(task wfv1.DAGTask, tmpl wfv1.Template) {
+	task.Template = tmpl.Name
+	b.tasks = append(b.tasks, task)
+	b.tmpls = append(b.tmpls, tmpl)
+}
+
+// depends joins task names into an Argo depends expression.
+func depends(names []string) string {
+	seen := map[string]bool{}
+	var uniq []string
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			uniq = append(uniq, n)
+		}
+	}
+	sortStrings(uniq)
+	return strings.Join(uniq, " && ")
+}
+
+// producers returns the tasks producing the named inputs.
+func (b *builder) producers(inputs []string) []string {
+	src := b.pl.Sources()
+	var out []string
+	for _, in := range inputs {
+		s := src[in]
+		if s.Dataset != "" {
+			out = append(out, ValidateTask(s.Dataset))
+		} else if s.Feature != "" {
+			out = append(out, FeatureTask(s.Feature))
+		}
+	}
+	return out
+}
+
+func (b *builder) build() error {
+	pl := b.pl
+	for _, name := range ir.SortedKeys(pl.Data) {
+		if err := b.validate(pl.Data[name]); err != nil {
+			return err
+		}
+	}
+	for _, name := range ir.SortedKeys(pl.Features) {
+		if err := b.feature(pl.Features[name]); err != nil {
+			return err
+		}
+	}
+	if err := b.train(); err != nil {
+		return err
+	}
+	last := TaskTrain
+	if pl.Evaluate != nil {
+		if err := b.evaluate(); err != nil {
+			return err
+		}
+		if err := b.gate(); err != nil {
+			return err
+		}
+		last = TaskGate
+	}
+	return b.pack(last)
+}
+
+func (b *builder) platformContainer(step string, args []string) (*corev1.Container, error) {
+	res, err := lower.Resources(platformCPU, platformMemory, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Container{
+		Name:            "main",
+		Image:           b.p.PlatformImage,
+		Command:         []string{"cairn", "step", step},
+		Args:            args,
+		Env:             []corev1.EnvVar{{Name: "CAIRN_PIPELINE", Value: b.pl.Name}, {Name: "CAIRN_RUN_DIR", Value: lower.RunDir}},
+		Resources:       res,
+		SecurityContext: lower.ContainerSecurity(),
+	}, nil
+}
+
+func stepMeta(step string) wfv1.Metadata {
+	return wfv1.Metadata{Labels: map[string]string{lower.LabelStep: step}}
+}
+
+func deadline(s string) (*intstr.IntOrString, error) {
+	sec, err := lower.Seconds(s)
+	if err != nil {
+		return nil, err
+	}
+	v := intstr.FromInt(int(sec))
+	return &v, nil
+}
+
+func (b *builder) validate(d *ir.Dataset) error {
+	c, err := b.platformContainer("validate-data", []string{
+		"--dataset", d.Name,
+		"--spec", lower.Escape(lower.CanonicalJSON(d)),
+		"--outputs", OutputsDir,
+	})
+	if err != nil {
+		return err
+	}
+	name := ValidateTask(d.Name)
+	b.add(wfv1.DAGTask{Name: name}, wfv1.Template{
+		Name:      name,
+		Metadata:  stepMeta("validate-data"),
+		Container: c,
+		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
+			Name:      ParamDigest,
+			ValueFrom: &wfv1.ValueFrom{Path: OutputsDir + "/" + ParamDigest},
+		}}},
+	})
+	return nil
+}
+
+func (b *builder) feature(f *ir.FeatureStep) error {
+	res, err := lower.Resources(f.Resources.CPU, f.Resources.Memory, 0)
+	if err != nil {
+		return fmt.Errorf("feature step %q: %w", f.Name, err)
+	}
+	dl, err := deadline(f.MaxRuntime)
+	if err != nil {
+		return fmt.Errorf("feature step %q: %w", f.Name, err)
+	}
+	outs := map[string]string{}
+	for _, o := range f.Outputs {
+		outs["CAIRN_OUTPUT_"+lower.EnvName(o)] = lower.FeatureOutputURI(f.Name, o)
+	}
+	name := FeatureTask(f.Name)
+	b.add(wfv1.DAGTask{Name: name, Depends: depends(b.producers(f.Inputs))}, wfv1.Template{
+		Name:     name,
+		Metadata: stepMeta("feature"),
+		Container: &corev1.Container{
+			Name:            "main",
+			Image:           f.Image,
+			Command:         lower.EscapeAll(f.Command),
+			Env:             lower.Env(b.pl, outs, f.Inputs, f.Env),
+			Resources:       res,
+			SecurityContext: lower.ContainerSecurity(),
+		},
+		ActiveDeadlineSeconds: dl,
+	})
+	return nil
+}
+
+// TrainEnv returns the training step's environment.
+func TrainEnv(pl *ir.Pipeline) []corev1.EnvVar {
+	hp := map[string]any{}
+	for k, v := range pl.Train.Hyperparameters {
+		hp[k] = v
+	}
+	return lower.Env(pl, map[string]string{
+		"CAIRN_MODEL":   lower.ModelURI,
+		"CAIRN_HPARAMS": lower.Escape(lower.CanonicalJSON(hp)),
+	}, pl.Train.Inputs, pl.Train.Env)
+}
+
+func (b *builder) train() error {
+	pl, c := b.pl, b.pl.Train.Compute
+	dl, err := deadline(c.MaxRuntime)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	task := wfv1.DAGTask{Name: TaskTrain, Depends: depends(b.producers(pl.Train.Inputs))}
+	tmpl := wfv1.Template{
+		Name:                  TaskTrain,
+		Metadata:              stepMeta("train"),
+		ActiveDeadlineSeconds: dl,
+		RetryStrategy:         retry(c),
+	}
+	env := TrainEnv(pl)
+	if c.Kind == ir.KindMPI {
+		job, err := mpijob.Build(b.p, pl, env, b.meta)
+		if err != nil {
+			return err
+		}
+		manifest, err := Manifest(job)
+		if err != nil {
+			return err
+		}
+		tmpl.Resource = &wfv1.ResourceTemplate{
+			Action:            "create",
+			Manifest:          manifest,
+			SetOwnerReference: true,
+			SuccessCondition:  MPISuccessCondition,
+			FailureCondition:  MPIFailureCondition,
+		}
+		b.add(task, tmpl)
+		return nil
+	}
+	res, err := lower.Resources(c.CPU, c.Memory, c.GPUsPerNode)
+	if err != nil {
+		return fmt.Errorf("train.compute: %w", err)
+	}
+	tmpl.NodeSelector, tmpl.Tolerations = lower.Placement(b.p.Cluster, c.GPUsPerNode, c.GPUType, c.Spot)
+	tmpl.Container = &corev1.Container{
+		Name:            "main",
+		Image:           pl.Train.Image,
+		Command:         lower.EscapeAll(pl.Train.Command),
+		Env:             env,
+		Resources:       res,
+		SecurityContext: lower.ContainerSecurity(),
+	}
+	b.add(task, tmpl)
+	return nil
+}
+
+// retry returns the training step's retry strategy: preemptions on spot
+// nodes are retried with backoff; elsewhere only errors of the
+// infrastructure are.
+func retry(c ir.Compute) *wfv1.RetryStrategy {
+	if c.Retries == 0 {
+		return nil
+	}
+	limit := intstr.FromInt(c.Retries)
+	factor := intstr.FromInt(2)
+	rs := &wfv1.RetryStrategy{
+		Limit:       &limit,
+		RetryPolicy: wfv1.RetryPolicyOnError,
+		Backoff:     &wfv1.Backoff{Duration: "1m", Factor: &factor, MaxDuration: "30m"},
+	}
+	if c.Spot {
+		rs.RetryPolicy = wfv1.RetryPolicyAlways
+		if c.Kind != ir.KindMPI {
+			rs.Expression = SpotRetryExpression
+		}
+	}
+	return rs
+}
+
+// Manifest renders an object as the YAML manifest of a resource template,
+// with sorted keys and without empty status or creation time.
+func Manifest(obj any) (string, error) {
+	m, err := Prune(obj)
+	if err != nil {
+		return "", err
+	}
+	data, err := yaml.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	return string(data), nil
+}
+
+func (b *builder) evaluate() error {
+	e := b.pl.Evaluate
+	res, err := lower.Resources(e.Resources.CPU, e.Resources.Memory, 0)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	dl, err := deadline(e.MaxRuntime)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	env := lower.Env(b.pl, map[string]string{"CAIRN_MODEL": lower.ModelURI, "CAIRN_METRICS": lower.MetricsURI}, e.Inputs, e.Env)
+	b.add(wfv1.DAGTask{Name: TaskEvaluate, Depends: depends(append([]string{TaskTrain}, b.producers(e.Inputs)...))}, wfv1.Template{
+		Name:     TaskEvaluate,
+		Metadata: stepMeta("evaluate"),
+		Container: &corev1.Container{
+			Name:            "main",
+			Image:           e.Image,
+			Command:         lower.EscapeAll(e.Command),
+			Env:             env,
+			Resources:       res,
+			SecurityContext: lower.ContainerSecurity(),
+		},
+		ActiveDeadlineSeconds: dl,
+	})
+	return nil
+}
+
+func (b *builder) gate() error {
+	c, err := b.platformContainer("gate", []string{
+		"--metrics", lower.MetricsURI,
+		"--gates", lower.Escape(lower.CanonicalJSON(b.pl.Evaluate.Gates)),
+	})
+	if err != nil {
+		return err
+	}
+	b.add(wfv1.DAGTask{Name: TaskGate, Depends: TaskEvaluate}, wfv1.Template{Name: TaskGate, Metadata: stepMeta("gate"), Container: c})
+	return nil
+}
+
+func (b *builder) pack(after string) error {
+	pl := b.pl
+	args := []string{
+		"--spec", lower.Escape(b.specJSON),
+		"--model", lower.ModelURI,
+		"--repository", pl.Model.Repository,
+		"--run-id", lower.WorkflowUIDExpr,
+		"--started", "{{workflow.creationTimestamp.RFC3339}}",
+		"--key", SigningMount + "/cosign.key",
+		"--outputs", OutputsDir,
+	}
+	if pl.Evaluate != nil {
+		args = append(args, "--metrics", lower.MetricsURI)
+	}
+	deps := []string{after}
+	for _, name := range ir.SortedKeys(pl.Data) {
+		t := ValidateTask(name)
+		args = append(args, "--dataset-digest", name+"={{tasks."+t+".outputs.parameters."+ParamDigest+"}}")
+		deps = append(deps, t)
+	}
+	for _, k := range []string{lower.AnnotGitCommit, lower.AnnotSpecDigest} {
+		if v := b.meta.Annotations[k]; v != "" {
+			args = append(args, "--"+strings.TrimPrefix(k, "cairn.dev/"), v)
+		}
+	}
+	c, err := b.platformContainer("pack", args)
+	if err != nil {
+		return err
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: "COSIGN_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: b.p.Signing.Secret}, Key: "cosign.password"},
+	}})
+	c.VolumeMounts = []corev1.VolumeMount{{Name: signingVolume, MountPath: SigningMount, ReadOnly: true}}
+	b.add(wfv1.DAGTask{Name: TaskPack, Depends: depends(deps)}, wfv1.Template{
+		Name:      TaskPack,
+		Metadata:  stepMeta("pack"),
+		Container: c,
+		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
+			Name:      ParamDigest,
+			ValueFrom: &wfv1.ValueFrom{Path: OutputsDir + "/" + ParamDigest},
+		}}},
+	})
+	return nil
+}
+
+// CronWorkflow builds the CronWorkflow that runs the pipeline's
+// WorkflowTemplate on its schedule.
+func CronWorkflow(p *ir.Project, pl *ir.Pipeline, meta lower.Meta) *wfv1.CronWorkflow {
+	s := pl.Schedule
+	three := int32(3)
+	return &wfv1.CronWorkflow{
+		TypeMeta:   metav1.TypeMeta{APIVersion: APIVersion, Kind: KindCron},
+		ObjectMeta: objectMeta(p, pl, meta),
+		Spec: wfv1.CronWorkflowSpec{
+			Schedules:                  []string{s.Cron},
+			Timezone:                   s.Timezone,
+			ConcurrencyPolicy:          wfv1.ConcurrencyPolicy(s.ConcurrencyPolicy),
+			Suspend:                    s.Suspend,
+			SuccessfulJobsHistoryLimit: &three,
+			FailedJobsHistoryLimit:     &three,
+			WorkflowMetadata: &metav1.ObjectMeta{Labels: map[string]string{
+				lower.LabelPipeline: pl.Name,
+				lower.LabelProject:  p.Name,
+			}},
+			WorkflowSpec: wfv1.WorkflowSpec{WorkflowTemplateRef: &wfv1.WorkflowTemplateRef{Name: pl.Name}},
+		},
+	}
+}
