@@ -1,0 +1,40 @@
+# Cairn: compile CUE pipeline specs into Argo Workflows and MPIJobs.
+GO      ?= go
+BIN     := bin/cairn
+EXAMPLES := $(patsubst examples/%/,%,$(wildcard examples/*/))
+
+.PHONY: build test demo bench golden fuzz docs lint clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cairn
+
+# The tests, including the stale-output checks of the examples and the spec
+# reference.
+test:
+	$(GO) vet ./...
+	$(GO) test ./...
+
+# Compile every example on the embedded defaults and say where the output went.
+demo: build
+	@for e in $(EXAMPLES); do \
+		$(BIN) compile examples/$$e -o .cairn/demo/$$e || exit 1; \
+	done
+	@echo "demo output: $(CURDIR)/.cairn/demo/{$$(echo $(EXAMPLES) | tr ' ' ,)}"
+
+bench:
+	$(GO) test ./compiler -run '^$$' -bench . -benchmem -benchtime 3x
+
+# Rewrite the golden files: compiler txtar cases, the examples' rendered
+# output and docs/spec.md.
+golden:
+	CAIRN_UPDATE=1 $(GO) test ./compiler/... ./cmd/... -run 'Golden|Examples|SpecDoc'
+
+fuzz:
+	$(GO) test ./compiler -run '^$$' -fuzz FuzzCompile -fuzztime 60s
+
+# The plain cue CLI vets the schemas.
+lint:
+	$(GO) tool cue vet ./schemas
+
+clean:
+	rm -rf bin .cairn/demo
