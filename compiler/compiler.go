@@ -64,11 +64,7 @@ func Compile(opts Options) (*Result, error) {
 	}
 	res := &Result{Files: map[string][]byte{}}
 	var diags diag.List
-	type seenAt struct {
-		dir string
-		pos diag.Pos
-	}
-	seen := map[string]seenAt{}
+	seen := map[string]*load.Instance{}
 	var projects []*ir.Project
 	var owners []*load.Instance
 	for _, in := range insts {
@@ -82,12 +78,12 @@ func Compile(opts Options) (*Result, error) {
 		}
 		for _, name := range ir.SortedKeys(p.Pipelines) {
 			key := p.Namespace + "/" + name
-			pos := in.Locate("pipelines", name)
 			if prev, dup := seen[key]; dup {
-				diags.Add(pos, load.FormatPath([]string{load.ProjectField, "pipelines", name}), "pipeline %s is also declared in package %s (%s)", key, prev.dir, prev.pos)
+				diags.Add(in.Locate("pipelines", name), load.FormatPath([]string{load.ProjectField, "pipelines", name}),
+					"pipeline %s is also declared in package %s (%s)", key, prev.Dir, prev.Locate("pipelines", name))
 				continue
 			}
-			seen[key] = seenAt{in.Dir, pos}
+			seen[key] = in
 		}
 		projects = append(projects, &p)
 		owners = append(owners, in)
