@@ -119,7 +119,7 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 		c.duration(sub("evaluate", "maxRuntime"), e.MaxRuntime)
 		for _, metric := range ir.SortedKeys(e.Gates) {
 			if _, err := schemas.ParseGate(e.Gates[metric]); err != nil {
-				c.errorf(sub("evaluate", "gates", metric), "bad gate: %v", err)
+				c.errorf(sub("evaluate", "gates", metric), "%v", err)
 			}
 		}
 	}

@@ -11,9 +11,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -171,7 +173,7 @@ func load1(cfg Config) ([]*Instance, error) {
 		loc := &locator{files: userFiles(b)}
 		pv = pv.Unify(projectDef)
 		if err := pv.Validate(cue.Concrete(true)); err != nil {
-			addCUEErrors(&diags, root, err, loc)
+			addCUEErrors(&diags, root, validateParts(pv, err), loc)
 			continue
 		}
 		data, err := pv.MarshalJSON()
@@ -191,6 +193,32 @@ func load1(cfg Config) ([]*Instance, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
 	return out, nil
+}
+
+// validateParts finds the errors of a project that failed validation by
+// validating its fields one by one, down to the deepest failing ones, so
+// that one error does not hide another; first is the project's own error.
+func validateParts(pv cue.Value, first error) error {
+	var errs cueerrors.Error
+	var walk func(v cue.Value, err error, depth int)
+	walk = func(v cue.Value, err error, depth int) {
+		found := false
+		if depth < 6 {
+			if it, ierr := v.Fields(); ierr == nil {
+				for it.Next() {
+					if ferr := it.Value().Validate(cue.Concrete(true)); ferr != nil {
+						found = true
+						walk(it.Value(), ferr, depth+1)
+					}
+				}
+			}
+		}
+		if !found {
+			errs = cueerrors.Append(errs, cueerrors.Promote(err, ""))
+		}
+	}
+	walk(pv, first, 0)
+	return errs
 }
 
 // FindRoot returns the root of the CUE module holding dir: the folder at or
@@ -237,35 +265,169 @@ func relOrSelf(root, p string) string {
 // disjunction are folded into one diagnostic, and errors that only echo
 // another error are dropped.
 func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
-	type key struct {
-		pos  diag.Pos
-		path string
+	type entry struct {
+		pos   diag.Pos
+		msg   string
+		other []diag.Pos // further places in the user's files the value is set
 	}
-	var order []key
-	msgs := map[key][]string{}
+	var order []string
+	byPath := map[string][]entry{}
 	for _, e := range cueerrors.Errors(cueerrors.Sanitize(cueerrors.Promote(err, ""))) {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
 		if strings.Contains(msg, "errors in empty disjunction") || strings.Contains(msg, "(type _|_)") {
 			continue
 		}
-		k := key{pickPos(root, cueerrors.Positions(e)), FormatPath(e.Path())}
-		if len(within) > 0 && (!k.pos.IsValid() || isSchemaFile(k.pos.File)) {
-			if p := toPos(root, within[0].find(unquote(e.Path()))); p.IsValid() {
-				k.pos = p
+		all := cueerrors.Positions(e)
+		pos := pickPos(root, all)
+		var other []diag.Pos
+		for _, q := range all {
+			if dp := toPos(root, q); dp.IsValid() && !isSchemaFile(dp.File) && dp != pos {
+				other = append(other, dp)
 			}
 		}
-		if _, ok := msgs[k]; !ok {
-			order = append(order, k)
+		if len(within) > 0 && (!pos.IsValid() || isSchemaFile(pos.File)) {
+			if p := toPos(root, within[0].find(unquote(e.Path()))); p.IsValid() {
+				pos = p
+			}
 		}
-		msgs[k] = append(msgs[k], msg)
+		path := FormatPath(e.Path())
+		if _, ok := byPath[path]; !ok {
+			order = append(order, path)
+		}
+		byPath[path] = append(byPath[path], entry{pos, describeBounds(msg), other})
 	}
-	for _, k := range order {
-		for _, m := range foldDisjunction(msgs[k]) {
-			*l = append(*l, diag.Diagnostic{Pos: k.pos, Path: k.path, Msg: m})
+	// Values left incomplete are most often the consequence of another
+	// error (a missing field that a default is computed from); report
+	// them only when nothing else is wrong.
+	complete := false
+	for _, path := range order {
+		for _, e := range byPath[path] {
+			if !strings.HasPrefix(e.msg, "incomplete value") {
+				complete = true
+			}
+		}
+	}
+	for _, path := range order {
+		es := byPath[path]
+		if complete {
+			kept := es[:0]
+			for _, e := range es {
+				if !strings.HasPrefix(e.msg, "incomplete value") {
+					kept = append(kept, e)
+				}
+			}
+			if es = kept; len(es) == 0 {
+				continue
+			}
+		}
+		// A specific complaint about a value (out of bound, not allowed)
+		// makes the conflicts with a schema default that it caused noise.
+		var specific, conflicts []entry
+		for _, e := range es {
+			if strings.HasPrefix(e.msg, "conflicting values ") {
+				conflicts = append(conflicts, e)
+			} else {
+				specific = append(specific, e)
+			}
+		}
+		if len(specific) > 0 {
+			for _, e := range specific {
+				*l = append(*l, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg})
+			}
+			continue
+		}
+		// A conflict between values the user wrote in two places is the
+		// problem; the conflicts with schema defaults it caused are noise.
+		var between []entry
+		for _, e := range conflicts {
+			if len(e.other) > 0 {
+				between = append(between, e)
+			}
+		}
+		if len(between) > 0 {
+			for _, e := range between {
+				var at []string
+				for _, o := range e.other {
+					at = append(at, o.String())
+				}
+				*l = append(*l, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg + " (also set at " + strings.Join(at, ", ") + ")"})
+			}
+			continue
+		}
+		// Conflicts at one position are the alternatives of a disjunction.
+		var posOrder []diag.Pos
+		byPos := map[diag.Pos][]string{}
+		for _, e := range conflicts {
+			if _, ok := byPos[e.pos]; !ok {
+				posOrder = append(posOrder, e.pos)
+			}
+			byPos[e.pos] = append(byPos[e.pos], e.msg)
+		}
+		for _, pos := range posOrder {
+			for _, m := range foldDisjunction(byPos[pos]) {
+				*l = append(*l, diag.Diagnostic{Pos: pos, Path: path, Msg: m + hint(path)})
+			}
 		}
 	}
 }
+
+// hint adds advice to a conflict at a path where a plain conflict does not
+// say why.
+func hint(path string) string {
+	switch {
+	case strings.HasSuffix(path, ".compute.nodes"):
+		return ` (compute.kind "single" runs one pod; use kind "mpi" for several nodes)`
+	}
+	return ""
+}
+
+// boundRE matches CUE's message for a value failing a regular expression.
+var boundRE = regexp.MustCompile(`\(out of bound (=~"(?:[^"\\]|\\.)*")\)`)
+
+var maxRunesRE = regexp.MustCompile(`does not satisfy strings\.MaxRunes\(([0-9]+)\)`)
+
+// describeBounds replaces a schema regular expression in a message with
+// what it stands for: "want a duration such as ...".
+func describeBounds(msg string) string {
+	msg = maxRunesRE.ReplaceAllString(msg, "is longer than $1 characters")
+	msg = strings.Replace(msg, "field not allowed", "field not allowed: the schema has no such field here (see docs/spec.md)", 1)
+	return boundRE.ReplaceAllStringFunc(msg, func(m string) string {
+		re := boundRE.FindStringSubmatch(m)[1]
+		if d, ok := schemaPatterns()[re]; ok {
+			return "(want " + d + ")"
+		}
+		return m
+	})
+}
+
+// patternDocs says what the schema's named patterns stand for.
+var patternDocs = map[string]string{
+	"#Name":     "a lower-case DNS label: letters, digits and '-', starting with a letter, at most 40 characters",
+	"#Image":    `an image reference such as "registry.example.com/team/image:1.0" or "...@sha256:<64 hex>"`,
+	"#Quantity": `a Kubernetes quantity such as "500m", "4" or "16Gi"`,
+	"#Duration": `a duration such as "90s", "30m", "4h" or "1d12h"`,
+	"#URI":      `a URI such as "s3://bucket/path", "file:///data" or a relative path`,
+	"#Latency":  `a latency such as "50ms" or "1.5s"`,
+}
+
+var schemaPatterns = sync.OnceValue(func() map[string]string {
+	defRE := regexp.MustCompile(`(?m)^(#[A-Za-z]+):\s*(=~"(?:[^"\\]|\\.)*")`)
+	out := map[string]string{}
+	entries, _ := fs.ReadDir(schemas.FS, ".")
+	for _, e := range entries {
+		data, err := fs.ReadFile(schemas.FS, e.Name())
+		if err != nil {
+			continue
+		}
+		for _, m := range defRE.FindAllStringSubmatch(string(data), -1) {
+			if d, ok := patternDocs[m[1]]; ok {
+				out[m[2]] = d
+			}
+		}
+	}
+	return out
+})
 
 // foldDisjunction rewrites the messages "conflicting values A and X" for
 // each alternative A of a disjunction the value X failed into one message.
@@ -275,12 +437,14 @@ func foldDisjunction(msgs []string) []string {
 	}
 	type pair struct{ a, b string }
 	var pairs []pair
+	var mismatch string
 	for _, m := range msgs {
 		rest, ok := strings.CutPrefix(m, "conflicting values ")
 		if !ok {
 			return msgs
 		}
 		if i := strings.Index(rest, " (mismatched types"); i >= 0 {
+			mismatch = rest[i:]
 			rest = rest[:i]
 		}
 		a, b, ok := strings.Cut(rest, " and ")
@@ -301,7 +465,7 @@ func foldDisjunction(msgs []string) []string {
 			}
 		}
 		if len(alts) == len(pairs) {
-			return []string{fmt.Sprintf("%s is not allowed: want %s", cand, strings.Join(alts, " | "))}
+			return []string{fmt.Sprintf("%s is not allowed: want %s%s", cand, strings.Join(alts, " | "), mismatch)}
 		}
 	}
 	return msgs

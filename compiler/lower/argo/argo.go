@@ -5,6 +5,8 @@
 package argo
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -12,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
 
 	"cairn.dev/cairn/compiler/ir"
 	"cairn.dev/cairn/compiler/lower"
@@ -347,7 +348,9 @@ func retry(c ir.Compute) *wfv1.RetryStrategy {
 	rs := &wfv1.RetryStrategy{
 		Limit:       &limit,
 		RetryPolicy: wfv1.RetryPolicyOnError,
-		Backoff:     &wfv1.Backoff{Duration: "1m", Factor: &factor, MaxDuration: "30m"},
+		// Cap bounds each wait; maxDuration would bound the whole step,
+		// attempts included, and cut a long training run's retries short.
+		Backoff: &wfv1.Backoff{Duration: "1m", Factor: &factor, Cap: "30m"},
 	}
 	if c.Spot {
 		rs.RetryPolicy = wfv1.RetryPolicyAlways
@@ -358,18 +361,23 @@ func retry(c ir.Compute) *wfv1.RetryStrategy {
 	return rs
 }
 
-// Manifest renders an object as the YAML manifest of a resource template,
-// with sorted keys and without empty status or creation time.
+// Manifest renders an object as the manifest of a resource template:
+// indented JSON (which is YAML) with sorted keys, without empty status or
+// creation time. JSON, unlike YAML's single-quoted style, leaves the
+// escaped user strings ({{='{{'}}) as Argo must read them.
 func Manifest(obj any) (string, error) {
 	m, err := Prune(obj)
 	if err != nil {
 		return "", err
 	}
-	data, err := yaml.Marshal(m)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
 		return "", err
 	}
-	return string(data), nil
+	return b.String(), nil
 }
 
 func (b *builder) evaluate() error {

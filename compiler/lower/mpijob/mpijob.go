@@ -100,7 +100,10 @@ func Build(p *ir.Project, pl *ir.Pipeline, env []corev1.EnvVar, meta lower.Meta)
 	one := int32(1)
 	nodes := int32(c.Nodes)
 	slots := int32(c.GPUsPerNode)
-	backoff := int32(c.Retries)
+	// The launcher is not retried inside the job: the step's failure
+	// condition fires on the first launcher failure, and Argo's
+	// retryStrategy creates a new job instead.
+	backoff := int32(0)
 	clean := kubeflow.CleanPodPolicyRunning
 	job := &kubeflow.MPIJob{
 		TypeMeta: metav1.TypeMeta{APIVersion: kubeflow.SchemeGroupVersion.String(), Kind: "MPIJob"},
