@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -98,24 +99,36 @@ func Names(files map[string][]byte) []string {
 	return names
 }
 
-// IsOutput reports whether dir is empty, missing or holds output Cairn
-// wrote: only such a folder may be replaced.
+// IsOutput reports whether dir is missing, empty or holds only output Cairn
+// wrote (every file starts with Header): only such a folder may be replaced.
 func IsOutput(dir string) (bool, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return true, nil
 	}
+	ours := true
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		head := make([]byte, len(Header))
+		if n, _ := io.ReadFull(f, head); n < len(Header) || !bytes.Equal(head, []byte(Header)) {
+			ours = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
 	if err != nil {
 		return false, err
 	}
-	if len(ents) == 0 {
-		return true, nil
-	}
-	data, err := os.ReadFile(filepath.Join(dir, Kustomization))
-	if err != nil {
-		return false, nil
-	}
-	return bytes.HasPrefix(data, []byte(Header)), nil
+	return ours, nil
 }
 
 // Write replaces the folder dir with exactly files. The files are written
@@ -128,7 +141,7 @@ func Write(dir string, files map[string][]byte) (err error) {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s holds files Cairn did not write (no %s starting %q); choose an empty or new folder", dir, Kustomization, strings.TrimSpace(Header))
+		return fmt.Errorf("%s holds files Cairn did not write (each of its files must start %q); choose an empty or new folder", dir, strings.TrimSpace(Header))
 	}
 	dir = filepath.Clean(dir)
 	parent := filepath.Dir(dir)

@@ -106,6 +106,9 @@ func load1(cfg Config) ([]*Instance, error) {
 		}
 		overlay[filepath.Join(root, filepath.FromSlash(VendorDir), e.Name())] = load.FromBytes(data)
 	}
+	if err := checkVendored(root, cfg.Files, entries); err != nil {
+		return nil, err
+	}
 	lcfg := &load.Config{
 		Dir:        root,
 		ModuleRoot: root,
@@ -219,6 +222,40 @@ func validateParts(pv cue.Value, first error) error {
 	}
 	walk(pv, first, 0)
 	return errs
+}
+
+// checkVendored reports files in the vendored schema folder that are not
+// among the embedded schemas: the loader overlays the embedded files there,
+// but could not hide extra ones, which would silently change the contract.
+func checkVendored(root string, files map[string][]byte, embedded []fs.DirEntry) error {
+	known := map[string]bool{}
+	for _, e := range embedded {
+		known[e.Name()] = true
+	}
+	var names []string
+	if files != nil {
+		for name := range files {
+			if rest, ok := strings.CutPrefix(name, VendorDir+"/"); ok {
+				names = append(names, rest)
+			}
+		}
+	} else {
+		ents, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(VendorDir)))
+		if err != nil {
+			return nil
+		}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	var diags diag.List
+	for _, n := range names {
+		if strings.HasSuffix(n, ".cue") && !known[n] {
+			diags.Add(diag.Pos{File: path.Join(VendorDir, n)}, "", "not one of the schema files of this cairn; run `cairn schema vendor` to refresh the vendored schemas, or delete it")
+		}
+	}
+	return diags.Err()
 }
 
 // FindRoot returns the root of the CUE module holding dir: the folder at or

@@ -26,8 +26,12 @@ const (
 	ExitInternal = 3 // Cairn itself failed
 )
 
-// usageError marks a mistake in the command line.
-type usageError struct{ err error }
+// usageError marks a mistake in the command line; cmd, when set, is the
+// command whose help to point at.
+type usageError struct {
+	err error
+	cmd string
+}
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
@@ -84,7 +88,11 @@ func report(w io.Writer, err error) int {
 	}
 	var u usageError
 	if errors.As(err, &u) || isCobraUsage(err) {
-		fmt.Fprintf(w, "cairn: %v\nRun 'cairn --help' for usage.\n", err)
+		help := "cairn"
+		if errors.As(err, &u) && u.cmd != "" {
+			help = u.cmd
+		}
+		fmt.Fprintf(w, "cairn: %v\nRun '%s --help' for usage.\n", err, help)
 		return ExitUsage
 	}
 	fmt.Fprintf(w, "cairn: %v\n", err)
@@ -128,7 +136,7 @@ Exit codes: 0 success, 1 a mistake in the specs or a failed check,
 		SilenceErrors: true,
 		Version:       compiler.Version,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err, c.CommandPath()} })
 	root.AddCommand(
 		newCompileCmd(a),
 		newVetCmd(a),
@@ -142,7 +150,7 @@ Exit codes: 0 success, 1 a mistake in the specs or a failed check,
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageError{err}
+			return usageError{fmt.Errorf("%s: %w", cmd.Name(), err), cmd.CommandPath()}
 		}
 		return nil
 	}
@@ -152,18 +160,27 @@ func exactArgs(n int) cobra.PositionalArgs {
 func rangeArgs(min, max int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.RangeArgs(min, max)(cmd, args); err != nil {
-			return usageError{err}
+			return usageError{fmt.Errorf("%s: %w", cmd.Name(), err), cmd.CommandPath()}
 		}
 		return nil
 	}
 }
 
-// dirArg returns the folder argument, "." by default.
-func dirArg(args []string) string {
+// dirArg returns the folder argument, "." by default, after checking that
+// it is a folder.
+func dirArg(args []string) (string, error) {
+	dir := "."
 	if len(args) > 0 {
-		return args[0]
+		dir = args[0]
 	}
-	return "."
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: no such directory", dir)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("%s: not a directory (give the folder of the CUE module)", dir)
+	}
+	return dir, nil
 }
 
 // posBase returns the module root of dir relative to the working folder,

@@ -26,15 +26,18 @@ error.`,
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return usageError{fmt.Errorf("compile: -o OUT is required")}
+				return usageError{fmt.Errorf("compile: -o OUT is required"), cmd.CommandPath()}
 			}
-			dir := dirArg(args)
+			dir, err := dirArg(args)
+			if err != nil {
+				return err
+			}
 			res, err := compiler.Compile(compiler.Options{Dir: dir, PosBase: posBase(dir)})
 			if err != nil {
 				return err
 			}
 			if err := emit.Write(out, res.Files); err != nil {
-				return fmt.Errorf("writing %s: %w", out, err)
+				return err
 			}
 			if !quiet {
 				w := cmd.OutOrStdout()
@@ -61,7 +64,10 @@ every problem with its file:line:col and CUE path. It writes nothing.`,
   cairn vet examples/bert-pretrain`,
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := dirArg(args)
+			dir, err := dirArg(args)
+			if err != nil {
+				return err
+			}
 			res, err := compiler.Compile(compiler.Options{Dir: dir, PosBase: posBase(dir)})
 			if err != nil {
 				return err

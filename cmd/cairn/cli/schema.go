@@ -22,6 +22,13 @@ overlays them whenever it loads a repository, so nothing needs vendoring.
 The subcommands write them out for editors and the plain cue CLI, and print
 the spec reference.`,
 	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()), cmd.CommandPath()}
+		}
+		return cmd.Help()
+	}
 	cmd.AddCommand(newSchemaVendorCmd(a), newSchemaDocCmd(a))
 	return cmd
 }
@@ -37,7 +44,11 @@ module holding DIR, replacing what an earlier vendor wrote there, so that
   cue vet ./...`,
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := load.FindRoot(dirArg(args))
+			dir, err := dirArg(args)
+			if err != nil {
+				return err
+			}
+			root, err := load.FindRoot(dir)
 			if err != nil {
 				return err
 			}
