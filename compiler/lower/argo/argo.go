@@ -434,9 +434,13 @@ func (b *builder) pack(after string) error {
 		args = append(args, "--metrics", lower.MetricsURI)
 	}
 	deps := []string{after}
+	var inputs, taskArgs []wfv1.Parameter
 	for _, name := range ir.SortedKeys(pl.Data) {
 		t := ValidateTask(name)
-		args = append(args, "--dataset-digest", name+"={{tasks."+t+".outputs.parameters."+ParamDigest+"}}")
+		param := "digest-" + name
+		inputs = append(inputs, wfv1.Parameter{Name: param})
+		taskArgs = append(taskArgs, wfv1.Parameter{Name: param, Value: wfv1.AnyStringPtr("{{tasks." + t + ".outputs.parameters." + ParamDigest + "}}")})
+		args = append(args, "--dataset-digest", name+"={{inputs.parameters."+param+"}}")
 		deps = append(deps, t)
 	}
 	for _, k := range []string{lower.AnnotGitCommit, lower.AnnotSpecDigest} {
@@ -452,9 +456,10 @@ func (b *builder) pack(after string) error {
 		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: b.p.Signing.Secret}, Key: "cosign.password"},
 	}})
 	c.VolumeMounts = []corev1.VolumeMount{{Name: signingVolume, MountPath: SigningMount, ReadOnly: true}}
-	b.add(wfv1.DAGTask{Name: TaskPack, Depends: depends(deps)}, wfv1.Template{
+	b.add(wfv1.DAGTask{Name: TaskPack, Depends: depends(deps), Arguments: wfv1.Arguments{Parameters: taskArgs}}, wfv1.Template{
 		Name:      TaskPack,
 		Metadata:  stepMeta("pack"),
+		Inputs:    wfv1.Inputs{Parameters: inputs},
 		Container: c,
 		Outputs: wfv1.Outputs{Parameters: []wfv1.Parameter{{
 			Name:      ParamDigest,
