@@ -16,8 +16,6 @@ import (
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"cairn.dev/cairn/compiler/lower/argo"
 )
 
@@ -34,7 +32,7 @@ func YAML(obj any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := yaml.Marshal(m)
+	data, err := EncodeYAML(m)
 	if err != nil {
 		return nil, err
 	}

@@ -15,17 +15,19 @@ func ParseDuration(s string) (time.Duration, error) {
 	if m == nil || s == "" {
 		return 0, fmt.Errorf("duration %q: want a number of days, hours, minutes and seconds such as \"1d12h\" or \"90s\"", s)
 	}
-	var d time.Duration
-	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+	const maxSeconds = 10000 * 24 * 3600 // 10000 days: longer is a mistake
+	var secs int64
+	for i, unit := range []int64{24 * 3600, 3600, 60, 1} {
 		if m[i+1] == "" {
 			continue
 		}
 		n, err := strconv.ParseInt(m[i+1], 10, 64)
-		if err != nil || n > int64(1<<40)/int64(unit/time.Second) {
-			return 0, fmt.Errorf("duration %q is too long", s)
+		if err != nil || n > maxSeconds/unit || secs+n*unit > maxSeconds {
+			return 0, fmt.Errorf("duration %q is too long: at most 10000d", s)
 		}
-		d += time.Duration(n) * unit
+		secs += n * unit
 	}
+	d := time.Duration(secs) * time.Second
 	if d <= 0 {
 		return 0, fmt.Errorf("duration %q must be positive", s)
 	}

@@ -23,6 +23,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
 	"cairn.dev/cairn/compiler/diag"
@@ -158,12 +159,18 @@ func load1(cfg Config) ([]*Instance, error) {
 		addCUEErrors(&diags, root, err)
 		return nil, diags.Err()
 	}
-	projectDef := schemaV.LookupPath(cue.MakePath(cue.Def("#Project")))
 
 	var out []*Instance
 	for _, b := range insts {
 		if strings.HasPrefix(b.Dir, filepath.Join(root, "cue.mod")) {
 			continue
+		}
+		loc := newLocator(userFiles(b), schemas.ImportPath)
+		if declaresProject(b.Files) {
+			if err := constrainProject(root, b, schemaInst); err != nil {
+				addCUEErrors(&diags, root, err)
+				continue
+			}
 		}
 		v := ctx.BuildInstance(b)
 		pv := v.LookupPath(cue.ParsePath(ProjectField))
@@ -173,8 +180,6 @@ func load1(cfg Config) ([]*Instance, error) {
 			}
 			continue
 		}
-		loc := &locator{files: userFiles(b)}
-		pv = pv.Unify(projectDef)
 		if err := pv.Validate(cue.Concrete(true)); err != nil {
 			addCUEErrors(&diags, root, validateParts(pv, err), loc)
 			continue
@@ -315,7 +320,13 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 		if strings.Contains(msg, "errors in empty disjunction") || strings.Contains(msg, "(type _|_)") {
 			continue
 		}
-		all := cueerrors.Positions(e)
+		var all []token.Pos
+		for _, q := range cueerrors.Positions(e) {
+			if len(within) > 0 && within[0].refs[q] {
+				continue // a reference to the schema, not a user's value
+			}
+			all = append(all, q)
+		}
 		pos := pickPos(root, all)
 		var other []diag.Pos
 		for _, q := range all {
@@ -614,6 +625,42 @@ func (in *Instance) Locate(elems ...any) diag.Pos {
 		}
 	}
 	return rebase(in.base, toPos(in.root, in.loc.find(path)))
+}
+
+// declaresProject reports whether a file of the package has a top-level
+// project field.
+func declaresProject(files []*ast.File) bool {
+	for _, f := range files {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.Field); ok {
+				if name, _, err := ast.LabelName(fd.Label); err == nil && name == ProjectField {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// constrainProject adds to the package a file stating
+// "project: schemas.#Project", so that the project is checked against the
+// schema even where the user did not write it, at the cost of one
+// evaluation rather than a second unification after the first. The file
+// appears to live among the vendored schemas, so errors never point at it.
+func constrainProject(root string, b *build.Instance, schemaInst *build.Instance) error {
+	src := fmt.Sprintf("package %s\n\nimport cairnschemas %q\n\n%s: cairnschemas.#Project\n", b.PkgName, schemas.ImportPath, ProjectField)
+	name := filepath.Join(root, filepath.FromSlash(VendorDir), "_"+b.PkgName+"_project.cue")
+	f, err := parser.ParseFile(name, src)
+	if err != nil {
+		return err
+	}
+	if err := b.AddSyntax(f); err != nil {
+		return err
+	}
+	if b.LookupImport(schemas.ImportPath) == nil {
+		b.Imports = append(b.Imports, schemaInst)
+	}
+	return nil
 }
 
 // userFiles returns the syntax trees of the package's own files.

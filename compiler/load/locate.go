@@ -2,6 +2,7 @@ package load
 
 import (
 	"strconv"
+	"strings"
 
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/token"
@@ -12,6 +13,42 @@ import (
 // schema; the syntax tree says where the user wrote a field.
 type locator struct {
 	files []*ast.File
+	// refs holds the positions of references to the schema package
+	// (schemas.#Project) in the files: CUE names them as the place a
+	// schema value comes from, but they say nothing about the error.
+	refs map[token.Pos]bool
+}
+
+// newLocator indexes the user's files.
+func newLocator(files []*ast.File, importPath string) *locator {
+	l := &locator{files: files, refs: map[token.Pos]bool{}}
+	for _, f := range files {
+		names := map[string]bool{}
+		for spec := range f.ImportSpecs() {
+			path, err := strconv.Unquote(spec.Path.Value)
+			if err != nil || path != importPath {
+				continue
+			}
+			name := importPath[strings.LastIndex(importPath, "/")+1:]
+			if spec.Name != nil {
+				name = spec.Name.Name
+			}
+			names[name] = true
+		}
+		if len(names) == 0 {
+			continue
+		}
+		ast.Walk(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && names[id.Name] {
+					l.refs[sel.Pos()] = true
+					l.refs[sel.Sel.Pos()] = true
+				}
+			}
+			return true
+		}, nil)
+	}
+	return l
 }
 
 // find returns the position of the value at path, or of the deepest

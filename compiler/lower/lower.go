@@ -62,20 +62,143 @@ const ModelURI = RunDir + "/model"
 // MetricsURI is where evaluation writes its metrics.
 const MetricsURI = RunDir + "/evaluation/metrics.json"
 
-// Escape makes a user string safe from Argo's template substitution: each
-// "{{" becomes an expression tag that evaluates to "{{".
-func Escape(s string) string {
-	return strings.ReplaceAll(s, "{{", "{{='{{'}}")
+// BraceVar is the environment variable holding "{" that escaped user
+// strings refer to; Escape reports when a container needs it.
+const BraceVar = "CAIRN_LB"
+
+// Escaper rewrites user strings for a container's command, args and
+// environment so that Argo's template substitution, which may run several
+// times, finds no "{{" to expand, while Kubernetes' own $(VAR) expansion
+// still gives the program exactly what it would have given for the
+// original string. The first brace of each "{{" becomes $(CAIRN_LB), which
+// Kubernetes expands from the container's environment.
+type Escaper struct {
+	// Used reports that an escaped string refers to BraceVar.
+	Used bool
 }
 
-// EscapeAll escapes every string of a list.
-func EscapeAll(ss []string) []string {
+// String escapes one user string.
+func (e *Escaper) String(s string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	var b strings.Builder
+	ref := "$(" + BraceVar + ")"
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '$' && i+1 < len(s) {
+			switch n := s[i+1]; n {
+			case '$': // Kubernetes' escaped "$"
+				b.WriteString("$$")
+				i += 2
+			case '(':
+				j := strings.IndexByte(s[i+2:], ')')
+				if j < 0 {
+					// An unclosed reference stays as written; "$$(" keeps
+					// it from pairing with a ")" of an escape further on.
+					b.WriteString("$$(")
+					i += 2
+					continue
+				}
+				ref := s[i : i+2+j+1]
+				if strings.Contains(ref, "{{") {
+					// Not a variable name Kubernetes can define: it
+					// leaves the text as it is, so write it literally.
+					b.WriteString("$$(")
+					b.WriteString(e.literal(ref[2 : len(ref)-1]))
+					b.WriteString(")")
+				} else {
+					b.WriteString(ref)
+				}
+				i += len(ref)
+			case '{':
+				if i+2 < len(s) && s[i+2] == '{' {
+					// "$" then "{{": write the "$" as "$$" so the next
+					// brace can be escaped on its own.
+					b.WriteString("$$")
+					i++
+					continue
+				}
+				b.WriteString("${")
+				i += 2
+			default:
+				b.WriteByte('$')
+				b.WriteByte(n)
+				i += 2
+			}
+			continue
+		}
+		if c == '{' && i+1 < len(s) && s[i+1] == '{' {
+			b.WriteString(ref)
+			e.Used = true
+			i++
+			continue
+		}
+		b.WriteByte(c)
+		i++
+	}
+	return b.String()
+}
+
+// literal escapes s so that Kubernetes' expansion gives back s itself.
+func (e *Escaper) literal(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '$':
+			b.WriteString("$$")
+		case s[i] == '{' && i+1 < len(s) && s[i+1] == '{':
+			b.WriteString("$(" + BraceVar + ")")
+			e.Used = true
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// Strings escapes every string of a list.
+func (e *Escaper) Strings(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
-		out[i] = Escape(s)
+		out[i] = e.String(s)
 	}
 	return out
 }
+
+// Env returns env with BraceVar defined first when an escaped string
+// needs it (Kubernetes expands references to variables defined earlier).
+func (e *Escaper) Env(env []corev1.EnvVar) []corev1.EnvVar {
+	if !e.Used {
+		return env
+	}
+	return append([]corev1.EnvVar{{Name: BraceVar, Value: "{"}}, env...)
+}
+
+// JSONText makes JSON text safe to pass as an argument or environment
+// value: "$" and the first brace of each "{{" (which occur only inside
+// JSON strings) become \u0024 and \u007b, so neither Argo nor Kubernetes
+// changes the text, and decoding it gives the same value.
+func JSONText(s string) string {
+	if !strings.ContainsAny(s, "${") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '$':
+			b.WriteString(`\u0024`)
+		case s[i] == '{' && i+1 < len(s) && s[i+1] == '{':
+			b.WriteString(`\u007b`)
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// JSONArg encodes v as canonical JSON made safe by JSONText.
+func JSONArg(v any) string { return JSONText(CanonicalJSON(v)) }
 
 // EnvName turns a spec name into an environment variable name suffix:
 // "build-features" becomes "BUILD_FEATURES".
@@ -87,14 +210,15 @@ func EnvName(name string) string {
 func InputURI(pl *ir.Pipeline, name string) string {
 	s := pl.Sources()[name]
 	if s.Dataset != "" {
-		return Escape(pl.Data[s.Dataset].URI)
+		return pl.Data[s.Dataset].URI
 	}
 	return FeatureOutputURI(s.Feature, s.Output)
 }
 
 // Env returns a step's environment: Cairn's variables in name order, then
-// the user's, escaped, in name order.
-func Env(pl *ir.Pipeline, cairn map[string]string, inputs []string, user map[string]string) []corev1.EnvVar {
+// the user's, escaped by esc, in name order. Call esc.Env on the result
+// once the command is escaped too.
+func Env(pl *ir.Pipeline, cairn map[string]string, inputs []string, user map[string]string, esc *Escaper) []corev1.EnvVar {
 	m := map[string]string{"CAIRN_PIPELINE": pl.Name, "CAIRN_RUN_DIR": RunDir}
 	for k, v := range cairn {
 		m[k] = v
@@ -107,12 +231,25 @@ func Env(pl *ir.Pipeline, cairn map[string]string, inputs []string, user map[str
 		env = append(env, corev1.EnvVar{Name: k, Value: m[k]})
 	}
 	for _, k := range ir.SortedKeys(user) {
-		if _, ours := m[k]; ours {
+		if _, ours := m[k]; ours || k == BraceVar {
 			continue
 		}
-		env = append(env, corev1.EnvVar{Name: k, Value: Escape(user[k])})
+		env = append(env, corev1.EnvVar{Name: k, Value: esc.String(user[k])})
 	}
 	return env
+}
+
+// TrainEnv returns the training step's environment, its user parts
+// escaped by esc.
+func TrainEnv(pl *ir.Pipeline, esc *Escaper) []corev1.EnvVar {
+	hp := map[string]any{}
+	for k, v := range pl.Train.Hyperparameters {
+		hp[k] = v
+	}
+	return Env(pl, map[string]string{
+		"CAIRN_MODEL":   ModelURI,
+		"CAIRN_HPARAMS": JSONArg(hp),
+	}, pl.Train.Inputs, pl.Train.Env, esc)
 }
 
 // CanonicalJSON encodes v as JSON with sorted object keys and no HTML

@@ -98,7 +98,7 @@ func WorkflowTemplate(p *ir.Project, pl *ir.Pipeline, specJSON string, meta lowe
 			SecurityContext:    lower.PodSecurity(),
 			Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{{
 				Name:        lower.ParamRunRoot,
-				Value:       wfv1.AnyStringPtr(lower.Escape(root)),
+				Value:       wfv1.AnyStringPtr(root),
 				Description: wfv1.AnyStringPtr("URI under which each run writes its outputs, one folder per workflow uid"),
 			}}},
 			WorkflowMetadata: &wfv1.WorkflowMetadata{Labels: map[string]string{
@@ -225,7 +225,7 @@ func deadline(s string) (*intstr.IntOrString, error) {
 func (b *builder) validate(d *ir.Dataset) error {
 	c, err := b.platformContainer("validate-data", []string{
 		"--dataset", d.Name,
-		"--spec", lower.Escape(lower.CanonicalJSON(d)),
+		"--spec", lower.JSONArg(d),
 		"--outputs", OutputsDir,
 	})
 	if err != nil {
@@ -258,32 +258,23 @@ func (b *builder) feature(f *ir.FeatureStep) error {
 		outs["CAIRN_OUTPUT_"+lower.EnvName(o)] = lower.FeatureOutputURI(f.Name, o)
 	}
 	name := FeatureTask(f.Name)
+	var esc lower.Escaper
+	cmd := esc.Strings(f.Command)
+	env := esc.Env(lower.Env(b.pl, outs, f.Inputs, f.Env, &esc))
 	b.add(wfv1.DAGTask{Name: name, Depends: depends(b.producers(f.Inputs))}, wfv1.Template{
 		Name:     name,
 		Metadata: stepMeta("feature"),
 		Container: &corev1.Container{
 			Name:            "main",
 			Image:           f.Image,
-			Command:         lower.EscapeAll(f.Command),
-			Env:             lower.Env(b.pl, outs, f.Inputs, f.Env),
+			Command:         cmd,
+			Env:             env,
 			Resources:       res,
 			SecurityContext: lower.ContainerSecurity(),
 		},
 		ActiveDeadlineSeconds: dl,
 	})
 	return nil
-}
-
-// TrainEnv returns the training step's environment.
-func TrainEnv(pl *ir.Pipeline) []corev1.EnvVar {
-	hp := map[string]any{}
-	for k, v := range pl.Train.Hyperparameters {
-		hp[k] = v
-	}
-	return lower.Env(pl, map[string]string{
-		"CAIRN_MODEL":   lower.ModelURI,
-		"CAIRN_HPARAMS": lower.Escape(lower.CanonicalJSON(hp)),
-	}, pl.Train.Inputs, pl.Train.Env)
 }
 
 func (b *builder) train() error {
@@ -299,9 +290,8 @@ func (b *builder) train() error {
 		ActiveDeadlineSeconds: dl,
 		RetryStrategy:         retry(c),
 	}
-	env := TrainEnv(pl)
 	if c.Kind == ir.KindMPI {
-		job, err := mpijob.Build(b.p, pl, env, b.meta)
+		job, err := mpijob.Build(b.p, pl, b.meta)
 		if err != nil {
 			return err
 		}
@@ -324,10 +314,13 @@ func (b *builder) train() error {
 		return fmt.Errorf("train.compute: %w", err)
 	}
 	tmpl.NodeSelector, tmpl.Tolerations = lower.Placement(b.p.Cluster, c.GPUsPerNode, c.GPUType, c.Spot)
+	var esc lower.Escaper
+	cmd := esc.Strings(pl.Train.Command)
+	env := esc.Env(lower.TrainEnv(pl, &esc))
 	tmpl.Container = &corev1.Container{
 		Name:            "main",
 		Image:           pl.Train.Image,
-		Command:         lower.EscapeAll(pl.Train.Command),
+		Command:         cmd,
 		Env:             env,
 		Resources:       res,
 		SecurityContext: lower.ContainerSecurity(),
@@ -390,14 +383,16 @@ func (b *builder) evaluate() error {
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	env := lower.Env(b.pl, map[string]string{"CAIRN_MODEL": lower.ModelURI, "CAIRN_METRICS": lower.MetricsURI}, e.Inputs, e.Env)
+	var esc lower.Escaper
+	cmd := esc.Strings(e.Command)
+	env := esc.Env(lower.Env(b.pl, map[string]string{"CAIRN_MODEL": lower.ModelURI, "CAIRN_METRICS": lower.MetricsURI}, e.Inputs, e.Env, &esc))
 	b.add(wfv1.DAGTask{Name: TaskEvaluate, Depends: depends(append([]string{TaskTrain}, b.producers(e.Inputs)...))}, wfv1.Template{
 		Name:     TaskEvaluate,
 		Metadata: stepMeta("evaluate"),
 		Container: &corev1.Container{
 			Name:            "main",
 			Image:           e.Image,
-			Command:         lower.EscapeAll(e.Command),
+			Command:         cmd,
 			Env:             env,
 			Resources:       res,
 			SecurityContext: lower.ContainerSecurity(),
@@ -410,7 +405,7 @@ func (b *builder) evaluate() error {
 func (b *builder) gate() error {
 	c, err := b.platformContainer("gate", []string{
 		"--metrics", lower.MetricsURI,
-		"--gates", lower.Escape(lower.CanonicalJSON(b.pl.Evaluate.Gates)),
+		"--gates", lower.JSONArg(b.pl.Evaluate.Gates),
 	})
 	if err != nil {
 		return err
@@ -422,7 +417,7 @@ func (b *builder) gate() error {
 func (b *builder) pack(after string) error {
 	pl := b.pl
 	args := []string{
-		"--spec", lower.Escape(b.specJSON),
+		"--spec", lower.JSONText(b.specJSON),
 		"--model", lower.ModelURI,
 		"--repository", pl.Model.Repository,
 		"--run-id", lower.WorkflowUIDExpr,
