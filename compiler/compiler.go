@@ -5,10 +5,15 @@
 package compiler
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"cairn.dev/cairn/compiler/check"
 	"cairn.dev/cairn/compiler/diag"
@@ -70,7 +75,10 @@ func Compile(opts Options) (*Result, error) {
 	for _, in := range insts {
 		var p ir.Project
 		if err := in.Decode(&p); err != nil {
-			return nil, fmt.Errorf("decoding the project in %s: %w", in.Dir, err)
+			// The schema bounds every value the IR holds; this is a
+			// value that escaped them.
+			diags.Add(in.Locate(), load.ProjectField, "value out of range for the compiler: %v", err)
+			continue
 		}
 		if err := check.Project(&p, in); err != nil {
 			diags = append(diags, err.(diag.List)...)
@@ -91,16 +99,54 @@ func Compile(opts Options) (*Result, error) {
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
+	type job struct {
+		p  *ir.Project
+		pl *ir.Pipeline
+	}
+	var jobs []job
 	for _, p := range projects {
 		for _, name := range ir.SortedKeys(p.Pipelines) {
-			pr, err := compilePipeline(p, p.Pipelines[name], opts, res.Files)
-			if err != nil {
-				return nil, err
-			}
-			res.Pipelines = append(res.Pipelines, pr)
+			jobs = append(jobs, job{p, p.Pipelines[name]})
 		}
 	}
-	sortPipelines(res.Pipelines)
+	// Pipelines lower independently: spread them over the CPUs, each
+	// writing its own slot, then merge in order.
+	type result struct {
+		pr    Pipeline
+		files map[string][]byte
+		err   error
+	}
+	results := make([]result, len(jobs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				files := map[string][]byte{}
+				pr, err := compilePipeline(jobs[i].p, jobs[i].pl, opts, files)
+				results[i] = result{pr, files, err}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.err != nil {
+			return nil, r.err
+		}
+		res.Pipelines = append(res.Pipelines, r.pr)
+		for name, data := range r.files {
+			res.Files[name] = data
+		}
+	}
+	slices.SortFunc(res.Pipelines, func(a, b Pipeline) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
 	emit.AddKustomizations(res.Files)
 	return res, nil
 }
@@ -164,19 +210,4 @@ func compilePipeline(p *ir.Project, pl *ir.Pipeline, opts Options, files map[str
 		out.Files = append(out.Files, name)
 	}
 	return out, nil
-}
-
-func sortPipelines(ps []Pipeline) {
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && less(ps[j], ps[j-1]); j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
-}
-
-func less(a, b Pipeline) bool {
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	return a.Name < b.Name
 }

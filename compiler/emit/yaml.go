@@ -2,10 +2,7 @@ package emit
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -18,94 +15,67 @@ import (
 // writes, much cheaper than a general YAML library, and its output is
 // checked by parsing it back with one (see the tests).
 func EncodeYAML(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := encodeValue(&b, v, 0, false); err != nil {
+	n, err := fromData(v)
+	if err != nil {
 		return nil, err
 	}
+	var b bytes.Buffer
+	encodeNode(&b, n, 0, false)
 	return b.Bytes(), nil
 }
 
-func encodeValue(b *bytes.Buffer, v any, indent int, inList bool) error {
-	switch v := v.(type) {
-	case map[string]any:
-		if len(v) == 0 {
+func encodeNode(b *bytes.Buffer, n *node, indent int, inList bool) {
+	switch n.kind {
+	case 'o':
+		if len(n.keys) == 0 {
 			b.WriteString("{}\n")
-			return nil
+			return
 		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
+		for i, k := range n.keys {
 			if i > 0 || !inList {
 				writeIndent(b, indent)
 			}
 			writeString(b, k, indent, true)
 			b.WriteByte(':')
-			if err := encodeChild(b, v[k], indent); err != nil {
-				return err
-			}
+			encodeChild(b, n.items[i], indent)
 		}
-	case []any:
-		if len(v) == 0 {
+	case 'a':
+		if len(n.items) == 0 {
 			b.WriteString("[]\n")
-			return nil
+			return
 		}
-		for i, x := range v {
+		for i, x := range n.items {
 			if i > 0 || !inList {
 				writeIndent(b, indent)
 			}
 			b.WriteString("- ")
-			switch x := x.(type) {
-			case map[string]any:
-				if len(x) == 0 {
-					b.WriteString("{}\n")
-					continue
-				}
-				if err := encodeValue(b, x, indent+2, true); err != nil {
-					return err
-				}
-			case []any:
-				if len(x) == 0 {
-					b.WriteString("[]\n")
-					continue
-				}
-				if err := encodeValue(b, x, indent+2, true); err != nil {
-					return err
-				}
-			default:
-				if err := writeScalar(b, x, indent+2); err != nil {
-					return err
-				}
+			if x.kind == 'o' || x.kind == 'a' {
+				encodeNode(b, x, indent+2, true)
+			} else {
+				writeScalar(b, x, indent+2)
 			}
 		}
 	default:
-		return writeScalar(b, v, indent)
+		writeScalar(b, n, indent)
 	}
-	return nil
 }
 
 // encodeChild writes the value of a map key, after the colon.
-func encodeChild(b *bytes.Buffer, v any, indent int) error {
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) == 0 {
-			b.WriteString(" {}\n")
-			return nil
-		}
+func encodeChild(b *bytes.Buffer, n *node, indent int) {
+	switch {
+	case n.kind == 'o' && len(n.keys) == 0:
+		b.WriteString(" {}\n")
+	case n.kind == 'a' && len(n.items) == 0:
+		b.WriteString(" []\n")
+	case n.kind == 'o':
 		b.WriteByte('\n')
-		return encodeValue(b, x, indent+2, false)
-	case []any:
-		if len(x) == 0 {
-			b.WriteString(" []\n")
-			return nil
-		}
+		encodeNode(b, n, indent+2, false)
+	case n.kind == 'a':
 		b.WriteByte('\n')
-		return encodeValue(b, x, indent, false)
+		encodeNode(b, n, indent, false)
 	default:
 		b.WriteByte(' ')
-		return writeScalar(b, v, indent+2)
+		writeScalar(b, n, indent+2)
 	}
 }
 
@@ -115,26 +85,13 @@ func writeIndent(b *bytes.Buffer, n int) {
 	}
 }
 
-func writeScalar(b *bytes.Buffer, v any, indent int) error {
-	switch v := v.(type) {
-	case nil:
-		b.WriteString("null\n")
-	case bool:
-		b.WriteString(strconv.FormatBool(v))
-		b.WriteByte('\n')
-	case json.Number:
-		b.WriteString(v.String())
-		b.WriteByte('\n')
-	case float64:
-		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-		b.WriteByte('\n')
-	case string:
-		writeString(b, v, indent, false)
-		b.WriteByte('\n')
-	default:
-		return fmt.Errorf("emit: cannot encode %T as YAML", v)
+func writeScalar(b *bytes.Buffer, n *node, indent int) {
+	if n.kind == 's' {
+		writeString(b, n.text, indent, false)
+	} else {
+		b.WriteString(n.text)
 	}
-	return nil
+	b.WriteByte('\n')
 }
 
 // writeString writes s plain when no YAML reader could take it for

@@ -8,14 +8,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -138,7 +142,17 @@ func load1(cfg Config) ([]*Instance, error) {
 	}
 	for _, b := range insts {
 		if b.Err != nil {
-			addCUEErrors(&diags, root, b.Err)
+			var d diag.List
+			addCUEErrors(&d, root, b.Err)
+			for _, x := range d {
+				if !x.Pos.IsValid() && strings.Contains(x.Msg, "matched no packages") {
+					if why := explainNoPackages(root, dir, cfg.Files); len(why) > 0 {
+						diags = append(diags, why...)
+						continue
+					}
+				}
+				diags = append(diags, x)
+			}
 		}
 	}
 	if schemaInst == nil {
@@ -160,7 +174,14 @@ func load1(cfg Config) ([]*Instance, error) {
 		return nil, diags.Err()
 	}
 
-	var out []*Instance
+	// Prepare every package, then evaluate them in parallel, one CUE
+	// context per worker (a context is not safe for concurrent use), and
+	// merge the results in package order.
+	type work struct {
+		b   *build.Instance
+		loc *locator
+	}
+	var todo []work
 	for _, b := range insts {
 		if strings.HasPrefix(b.Dir, filepath.Join(root, "cue.mod")) {
 			continue
@@ -172,25 +193,37 @@ func load1(cfg Config) ([]*Instance, error) {
 				continue
 			}
 		}
-		v := ctx.BuildInstance(b)
-		pv := v.LookupPath(cue.ParsePath(ProjectField))
-		if !pv.Exists() {
-			if err := v.Validate(); err != nil {
-				addCUEErrors(&diags, root, err)
+		todo = append(todo, work{b, loc})
+	}
+	type result struct {
+		inst  *Instance
+		diags diag.List
+	}
+	results := make([]result, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := cuecontext.New()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(todo) {
+					return
+				}
+				inst, d := buildOne(ctx, root, todo[i].b, todo[i].loc)
+				results[i] = result{inst, d}
 			}
-			continue
+		}()
+	}
+	wg.Wait()
+	var out []*Instance
+	for _, r := range results {
+		diags = append(diags, r.diags...)
+		if r.inst != nil {
+			out = append(out, r.inst)
 		}
-		if err := pv.Validate(cue.Concrete(true)); err != nil {
-			addCUEErrors(&diags, root, validateParts(pv, err), loc)
-			continue
-		}
-		data, err := pv.MarshalJSON()
-		if err != nil {
-			addCUEErrors(&diags, root, err)
-			continue
-		}
-		pkgDir, _ := filepath.Rel(root, b.Dir)
-		out = append(out, &Instance{Dir: filepath.ToSlash(pkgDir), Project: pv, JSON: data, root: root, loc: loc})
 	}
 	if err := diags.Err(); err != nil {
 		return nil, err
@@ -517,6 +550,78 @@ func foldDisjunction(msgs []string) []string {
 		}
 	}
 	return msgs
+}
+
+// explainNoPackages says why no CUE package was found under dir: files
+// without a package clause, or no CUE files at all.
+func explainNoPackages(root, dir string, files map[string][]byte) diag.List {
+	var diags diag.List
+	found := false
+	check := func(rel string, data []byte) {
+		found = true
+		f, err := parser.ParseFile(rel, data, parser.PackageClauseOnly)
+		if err == nil && f.PackageName() == "" {
+			diags.Add(diag.Pos{File: rel, Line: 1, Col: 1}, "", "file has no package clause: start it with `package <name>` (the files of a folder share one package)")
+		}
+	}
+	sub, _ := filepath.Rel(root, dir)
+	sub = filepath.ToSlash(sub)
+	inScope := func(rel string) bool {
+		return (sub == "." || rel == sub || strings.HasPrefix(rel, sub+"/")) && !strings.HasPrefix(rel, "cue.mod/")
+	}
+	if files != nil {
+		for _, name := range slices.Sorted(maps.Keys(files)) {
+			if strings.HasSuffix(name, ".cue") && inScope(name) {
+				check(name, files[name])
+			}
+		}
+	} else {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, p)
+			rel = filepath.ToSlash(rel)
+			if d.IsDir() && (rel == "cue.mod" || p != dir && strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			if !d.IsDir() && strings.HasSuffix(p, ".cue") {
+				if data, err := os.ReadFile(p); err == nil {
+					check(rel, data)
+				}
+			}
+			return nil
+		})
+	}
+	if !found {
+		diags.Add(diag.Pos{File: relOrSelf(root, dir)}, "", "no .cue files here: declare the project in a .cue file of the module")
+	}
+	return diags
+}
+
+// buildOne evaluates one package and returns its project, nil when it
+// declares none, or its errors.
+func buildOne(ctx *cue.Context, root string, b *build.Instance, loc *locator) (*Instance, diag.List) {
+	var diags diag.List
+	v := ctx.BuildInstance(b)
+	pv := v.LookupPath(cue.ParsePath(ProjectField))
+	if !pv.Exists() {
+		if err := v.Validate(); err != nil {
+			addCUEErrors(&diags, root, err)
+		}
+		return nil, diags
+	}
+	if err := pv.Validate(cue.Concrete(true)); err != nil {
+		addCUEErrors(&diags, root, validateParts(pv, err), loc)
+		return nil, diags
+	}
+	data, err := pv.MarshalJSON()
+	if err != nil {
+		addCUEErrors(&diags, root, err)
+		return nil, diags
+	}
+	pkgDir, _ := filepath.Rel(root, b.Dir)
+	return &Instance{Dir: filepath.ToSlash(pkgDir), Project: pv, JSON: data, root: root, loc: loc}, nil
 }
 
 // rebase prefixes the file of a position in the user's files with base.

@@ -1,0 +1,239 @@
+package emit
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// node is a JSON value: an object with keys in order, an array, a string,
+// or a literal (number, true, false, null) kept as written.
+type node struct {
+	kind  byte // 'o', 'a', 's' or 'l'
+	text  string
+	keys  []string
+	items []*node // object values or array items
+}
+
+// parseJSON reads the JSON encoding/json wrote into a tree, without Go
+// maps or reflection.
+func parseJSON(data []byte) (*node, error) {
+	p := &jsonParser{s: data}
+	n, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.i != len(p.s) {
+		return nil, fmt.Errorf("emit: trailing data at offset %d", p.i)
+	}
+	return n, nil
+}
+
+type jsonParser struct {
+	s []byte
+	i int
+}
+
+func (p *jsonParser) space() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\n' || p.s[p.i] == '\t' || p.s[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *jsonParser) value() (*node, error) {
+	p.space()
+	if p.i >= len(p.s) {
+		return nil, fmt.Errorf("emit: unexpected end of JSON")
+	}
+	switch c := p.s[p.i]; {
+	case c == '{':
+		p.i++
+		n := &node{kind: 'o'}
+		p.space()
+		if p.i < len(p.s) && p.s[p.i] == '}' {
+			p.i++
+			return n, nil
+		}
+		for {
+			p.space()
+			k, err := p.str()
+			if err != nil {
+				return nil, err
+			}
+			p.space()
+			if p.i >= len(p.s) || p.s[p.i] != ':' {
+				return nil, fmt.Errorf("emit: want ':' at offset %d", p.i)
+			}
+			p.i++
+			v, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			n.keys = append(n.keys, k)
+			n.items = append(n.items, v)
+			p.space()
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.i < len(p.s) && p.s[p.i] == '}' {
+				p.i++
+				return n, nil
+			}
+			return nil, fmt.Errorf("emit: want ',' or '}' at offset %d", p.i)
+		}
+	case c == '[':
+		p.i++
+		n := &node{kind: 'a'}
+		p.space()
+		if p.i < len(p.s) && p.s[p.i] == ']' {
+			p.i++
+			return n, nil
+		}
+		for {
+			v, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			n.items = append(n.items, v)
+			p.space()
+			if p.i < len(p.s) && p.s[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.i < len(p.s) && p.s[p.i] == ']' {
+				p.i++
+				return n, nil
+			}
+			return nil, fmt.Errorf("emit: want ',' or ']' at offset %d", p.i)
+		}
+	case c == '"':
+		s, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		return &node{kind: 's', text: s}, nil
+	default:
+		start := p.i
+		for p.i < len(p.s) && strings.IndexByte(",]} \n\t\r", p.s[p.i]) < 0 {
+			p.i++
+		}
+		return &node{kind: 'l', text: string(p.s[start:p.i])}, nil
+	}
+}
+
+// str reads a JSON string; only strings with escapes take the slow path.
+func (p *jsonParser) str() (string, error) {
+	if p.i >= len(p.s) || p.s[p.i] != '"' {
+		return "", fmt.Errorf("emit: want a string at offset %d", p.i)
+	}
+	start := p.i
+	p.i++
+	escaped := false
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case '\\':
+			escaped = true
+			p.i += 2
+			continue
+		case '"':
+			p.i++
+			if !escaped {
+				return string(p.s[start+1 : p.i-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(p.s[start:p.i], &s); err != nil {
+				return "", err
+			}
+			return s, nil
+		}
+		p.i++
+	}
+	return "", fmt.Errorf("emit: unterminated string")
+}
+
+// prune drops null values and empty objects (but emptyDir: {}) from an
+// object, recursively, and sorts object keys.
+func (n *node) prune() {
+	switch n.kind {
+	case 'o':
+		keys, items := n.keys[:0], n.items[:0]
+		for i, k := range n.keys {
+			v := n.items[i]
+			if v.kind == 'l' && v.text == "null" {
+				continue
+			}
+			v.prune()
+			if v.kind == 'o' && len(v.keys) == 0 && k != "emptyDir" {
+				continue
+			}
+			keys, items = append(keys, k), append(items, v)
+		}
+		n.keys, n.items = keys, items
+		sort.Sort(byKey{n})
+	case 'a':
+		for _, v := range n.items {
+			v.prune()
+		}
+	}
+}
+
+type byKey struct{ n *node }
+
+func (b byKey) Len() int           { return len(b.n.keys) }
+func (b byKey) Less(i, j int) bool { return b.n.keys[i] < b.n.keys[j] }
+func (b byKey) Swap(i, j int) {
+	b.n.keys[i], b.n.keys[j] = b.n.keys[j], b.n.keys[i]
+	b.n.items[i], b.n.items[j] = b.n.items[j], b.n.items[i]
+}
+
+// drop removes a key of an object.
+func (n *node) drop(key string) {
+	for i, k := range n.keys {
+		if k == key {
+			n.keys = append(n.keys[:i], n.keys[i+1:]...)
+			n.items = append(n.items[:i], n.items[i+1:]...)
+			return
+		}
+	}
+}
+
+// fromData turns plain JSON data (as encoding/json decodes it, with
+// json.Number or float64 numbers) into a tree with sorted keys.
+func fromData(v any) (*node, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		n := &node{kind: 'o'}
+		for k, x := range v {
+			c, err := fromData(x)
+			if err != nil {
+				return nil, err
+			}
+			n.keys = append(n.keys, k)
+			n.items = append(n.items, c)
+		}
+		sort.Sort(byKey{n})
+		return n, nil
+	case []any:
+		n := &node{kind: 'a'}
+		for _, x := range v {
+			c, err := fromData(x)
+			if err != nil {
+				return nil, err
+			}
+			n.items = append(n.items, c)
+		}
+		return n, nil
+	case string:
+		return &node{kind: 's', text: v}, nil
+	case nil, bool, json.Number, float64:
+		data, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		return &node{kind: 'l', text: string(data)}, nil
+	}
+	return nil, fmt.Errorf("emit: cannot encode %T as YAML", v)
+}
