@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 )
 
 // node is a JSON value: an object with keys in order, an array, a string,
@@ -143,15 +145,60 @@ func (p *jsonParser) str() (string, error) {
 			if !escaped {
 				return string(p.s[start+1 : p.i-1]), nil
 			}
-			var s string
-			if err := json.Unmarshal(p.s[start:p.i], &s); err != nil {
-				return "", err
-			}
-			return s, nil
+			return unescape(p.s[start+1 : p.i-1])
 		}
 		p.i++
 	}
 	return "", fmt.Errorf("emit: unterminated string")
+}
+
+// unescape decodes the body of a JSON string with escapes; surrogate
+// pairs and anything unusual go through encoding/json.
+func unescape(s []byte) (string, error) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", fmt.Errorf("emit: bad escape")
+		}
+		i++
+		switch s[i] {
+		case '"', '\\', '/':
+			b.WriteByte(s[i])
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'u':
+			if i+4 >= len(s) {
+				return "", fmt.Errorf("emit: bad escape")
+			}
+			r, err := strconv.ParseUint(string(s[i+1:i+5]), 16, 32)
+			if err != nil {
+				return "", err
+			}
+			if utf16.IsSurrogate(rune(r)) {
+				var out string
+				err := json.Unmarshal(append(append([]byte{'"'}, s...), '"'), &out)
+				return out, err
+			}
+			b.WriteRune(rune(r))
+			i += 4
+		default:
+			return "", fmt.Errorf("emit: bad escape \\%c", s[i])
+		}
+	}
+	return b.String(), nil
 }
 
 // prune drops null values and empty objects (but emptyDir: {}) from an

@@ -185,7 +185,14 @@ func canLiteral(s string) bool {
 
 func writeQuoted(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
+	start := 0
 	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			i++ // the common case: a run of printable ASCII
+			continue
+		}
+		b.WriteString(s[start:i])
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
@@ -204,6 +211,8 @@ func writeQuoted(b *bytes.Buffer, s string) {
 			b.WriteString(s[i : i+size])
 		}
 		i += size
+		start = i
 	}
+	b.WriteString(s[start:])
 	b.WriteByte('"')
 }

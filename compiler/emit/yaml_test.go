@@ -168,3 +168,39 @@ func BenchmarkEncodeYAML(b *testing.B) {
 		}
 	})
 }
+
+// TestYAMLMatchesData checks the JSON path (parse, prune, encode) against
+// encoding/json's own decoding, for strings full of escapes.
+func TestYAMLMatchesData(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	pieces := append([]string{"\"", "\\", "<", ">", "&", "\u2028", "😀", "\x01", "\t", "\n", "/"}, tricky...)
+	for range 2000 {
+		obj := map[string]any{}
+		for range rng.Intn(5) + 1 {
+			var b strings.Builder
+			for range rng.Intn(8) {
+				b.WriteString(pieces[rng.Intn(len(pieces))])
+			}
+			obj["k"+b.String()] = []any{b.String(), map[string]any{"v": b.String(), "n": nil, "e": map[string]any{}}}
+		}
+		got, err := YAML(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := yaml.YAMLToJSON(got)
+		if err != nil {
+			t.Fatalf("reading\n%s\n: %v", got, err)
+		}
+		var back any
+		json.Unmarshal(j, &back)
+		// YAML drops nulls and empty objects, as a manifest should.
+		for _, v := range obj {
+			m := v.([]any)[1].(map[string]any)
+			delete(m, "n")
+			delete(m, "e")
+		}
+		if c, w := canonical(t, back), canonical(t, obj); c != w {
+			t.Fatalf("YAML(%v) read back as %s, want %s", obj, c, w)
+		}
+	}
+}
