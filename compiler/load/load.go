@@ -130,7 +130,6 @@ func load1(cfg Config) ([]*Instance, error) {
 	}
 	var diags diag.List
 	binsts := load.Instances([]string{pattern, schemas.ImportPath}, lcfg)
-	ctx := cuecontext.New()
 	var schemaInst *build.Instance
 	var insts []*build.Instance
 	for _, b := range binsts {
@@ -167,11 +166,6 @@ func load1(cfg Config) ([]*Instance, error) {
 	}
 	if err := diags.Err(); err != nil {
 		return nil, err
-	}
-	schemaV := ctx.BuildInstance(schemaInst)
-	if err := schemaV.Err(); err != nil {
-		addCUEErrors(&diags, root, err)
-		return nil, diags.Err()
 	}
 
 	// Prepare every package, then evaluate them in parallel, one CUE
