@@ -1,7 +1,7 @@
 # Cairn: compile CUE pipeline specs into Argo Workflows and MPIJobs.
 GO      ?= go
 BIN     := bin/cairn
-EXAMPLES := $(patsubst examples/%/,%,$(wildcard examples/*/))
+EXAMPLES := $(patsubst examples/%/cue.mod/,%,$(wildcard examples/*/cue.mod/))
 
 .PHONY: build test demo bench golden fuzz docs lint clean
 
