@@ -9,11 +9,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"path"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 
 	"cairn.dev/cairn/compiler/check"
 	"cairn.dev/cairn/compiler/diag"
@@ -49,6 +52,14 @@ type Pipeline struct {
 	Name       string
 	SpecDigest string   // sha256:<hex> of the evaluated spec
 	Files      []string // its files in Result.Files
+
+	// Estimates (see check.EstimateCost): upper bounds, every step at its
+	// maxRuntime, in GPU-hours and USD.
+	GPUHoursPerRun float64 // nodes × gpusPerNode × training hours
+	Priced         bool    // the price table prices the run; the costs are 0 otherwise
+	CostPerRun     float64
+	RunsPerMonth   int     // runs the schedule starts in 30 days; 0 unscheduled
+	CostPerMonth   float64 // CostPerRun × RunsPerMonth
 }
 
 // Result is a compiled repository.
@@ -58,10 +69,15 @@ type Result struct {
 	Files map[string][]byte
 	// Pipelines in namespace and name order.
 	Pipelines []Pipeline
+	// Warnings are the broken policy rules that policy.enforce makes
+	// warnings, sorted by position; they do not fail the compile.
+	Warnings diag.List
 }
 
 // Compile compiles every project under opts.Dir. A spec error is returned
-// as a diag.List naming every problem with its position.
+// as a diag.List naming every problem with its position, warnings found
+// along the way included (marked diag.Warning; List.Split separates them).
+// Without errors, the warnings are in Result.Warnings.
 func Compile(opts Options) (*Result, error) {
 	insts, err := load.Load(load.Config{Dir: opts.Dir, Files: opts.Files, PosBase: opts.PosBase})
 	if err != nil {
@@ -71,7 +87,7 @@ func Compile(opts Options) (*Result, error) {
 	var diags diag.List
 	seen := map[string]*load.Instance{}
 	var projects []*ir.Project
-	var owners []*load.Instance
+	var placed []check.Placed // every decoded project, for the namespace rules
 	for _, in := range insts {
 		var p ir.Project
 		if err := in.Decode(&p); err != nil {
@@ -80,8 +96,10 @@ func Compile(opts Options) (*Result, error) {
 			diags.Add(in.Locate(), load.ProjectField, "value out of range for the compiler: %v", err)
 			continue
 		}
-		if err := check.Project(&p, in); err != nil {
-			diags = append(diags, err.(diag.List)...)
+		placed = append(placed, check.Placed{Project: &p, Loc: in, Dir: in.Dir})
+		found := check.Project(&p, in)
+		diags = append(diags, found...)
+		if found.HasErrors() {
 			continue
 		}
 		for _, name := range ir.SortedKeys(p.Pipelines) {
@@ -94,11 +112,13 @@ func Compile(opts Options) (*Result, error) {
 			seen[key] = in
 		}
 		projects = append(projects, &p)
-		owners = append(owners, in)
 	}
+	// Rules over the projects sharing a namespace, across packages.
+	diags = append(diags, check.Namespaces(placed)...)
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
+	res.Warnings = diags.Sorted()
 	type job struct {
 		p  *ir.Project
 		pl *ir.Pipeline
@@ -195,11 +215,36 @@ func compilePipeline(p *ir.Project, pl *ir.Pipeline, opts Options, files map[str
 	meta.Labels[lower.LabelProject] = p.Name
 	meta.Labels[lower.LabelPipeline] = pl.Name
 
+	est, err := check.EstimateCost(p, pl)
+	if err != nil {
+		return Pipeline{}, fmt.Errorf("estimating the cost of pipeline %q: %w", pl.Name, err)
+	}
 	objs, err := argo.Lower(p, pl, spec, meta)
 	if err != nil {
 		return Pipeline{}, err
 	}
-	out := Pipeline{Namespace: p.Namespace, Name: pl.Name, SpecDigest: digest}
+	// Estimates and the PII approval annotate the WorkflowTemplate alone.
+	template := map[string]string{lower.AnnotGPUHoursPerRun: check.FormatAmount(est.GPUHours)}
+	if est.Priced {
+		template[lower.AnnotCostPerRun] = check.FormatAmount(est.CostPerRun)
+		template[lower.AnnotCostPerMonth] = check.FormatAmount(est.CostPerMonth)
+	}
+	if approver := check.PIIApprover(p, pl); approver != "" {
+		template[lower.AnnotPIIApprover] = approver
+	}
+	for _, o := range objs {
+		if wt, ok := o.Value.(*wfv1.WorkflowTemplate); ok {
+			if wt.Annotations == nil {
+				wt.Annotations = map[string]string{}
+			}
+			maps.Copy(wt.Annotations, template)
+		}
+	}
+	out := Pipeline{
+		Namespace: p.Namespace, Name: pl.Name, SpecDigest: digest,
+		GPUHoursPerRun: est.GPUHours, Priced: est.Priced,
+		CostPerRun: est.CostPerRun, RunsPerMonth: est.RunsPerMonth, CostPerMonth: est.CostPerMonth,
+	}
 	for _, o := range objs {
 		data, err := emit.YAML(o.Value)
 		if err != nil {

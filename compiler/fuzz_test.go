@@ -35,7 +35,7 @@ func FuzzCompile(f *testing.F) {
 		{`maxRuntime:  "4h"`, `maxRuntime: "4 hours"`},
 		{`"build-features": {`, `"build-features": { inputs: ["features"],`},
 		{`format:   "parquet"`, `format: "excel"`},
-		{`requireDigests: false`, `requireDigests: true`},
+		{`requireDigests: true`, `requireDigests: false`},
 		{`project: pipelines: fraud: {`, `project: pipelines: "fraud-detection-for-card-payments-x": {`},
 		{"package fraud", "package fraud\n\nx: {"}, // syntax error
 	} {

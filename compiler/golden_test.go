@@ -24,17 +24,23 @@ import (
 //   - want/<path>: a file the compiler must emit, byte for byte; the
 //     archive must list every emitted file and no other;
 //   - errors: the compile must fail, and the error, one line per problem
-//     plus a final newline, must equal this file.
+//     plus a final newline, must equal this file (warnings found along the
+//     way are among the lines, marked "warning: ");
+//   - warnings: the compile succeeds with warnings (policy rules that
+//     policy.enforce makes warnings), which, one line per warning marked
+//     "warning: " plus a final newline, must equal this file; an archive
+//     without it must compile without warnings.
 //
-// Run with CAIRN_UPDATE=1 to rewrite the want/ files and errors files from
-// what the compiler does now (the input files and each archive's comment
-// are kept):
+// Run with CAIRN_UPDATE=1 to rewrite the want/ files, errors and warnings
+// files from what the compiler does now (the input files and each
+// archive's comment are kept):
 //
 //	CAIRN_UPDATE=1 go test ./compiler/ -run Golden
 
 const (
-	goldenWantPrefix = "want/"
-	goldenErrorsFile = "errors"
+	goldenWantPrefix   = "want/"
+	goldenErrorsFile   = "errors"
+	goldenWarningsFile = "warnings"
 )
 
 func TestGolden(t *testing.T) {
@@ -55,7 +61,16 @@ func TestGolden(t *testing.T) {
 }
 
 func goldenIsInput(name string) bool {
-	return !strings.HasPrefix(name, goldenWantPrefix) && name != goldenErrorsFile
+	return !strings.HasPrefix(name, goldenWantPrefix) && name != goldenErrorsFile && name != goldenWarningsFile
+}
+
+// goldenWarnings renders warnings as the warnings file holds them, "" for
+// none.
+func goldenWarnings(l diag.List) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l.Error() + "\n"
 }
 
 func goldenRun(t *testing.T, file string, update bool) {
@@ -64,14 +79,16 @@ func goldenRun(t *testing.T, file string, update bool) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	var wantErrors []byte
-	hasErrors := false
+	var wantErrors, wantWarnings []byte
+	hasErrors, hasWarnings := false, false
 	want := map[string][]byte{}
 	inputs := 0
 	for _, f := range ar.Files {
 		switch {
 		case f.Name == goldenErrorsFile:
 			wantErrors, hasErrors = f.Data, true
+		case f.Name == goldenWarningsFile:
+			wantWarnings, hasWarnings = f.Data, true
 		case strings.HasPrefix(f.Name, goldenWantPrefix):
 			want[strings.TrimPrefix(f.Name, goldenWantPrefix)] = f.Data
 		default:
@@ -88,8 +105,8 @@ func goldenRun(t *testing.T, file string, update bool) {
 	if inputs == 0 {
 		t.Fatal("the archive has no input files")
 	}
-	if hasErrors && len(want) > 0 {
-		t.Fatalf("the archive has both an %s file and %s files", goldenErrorsFile, goldenWantPrefix)
+	if hasErrors && (len(want) > 0 || hasWarnings) {
+		t.Fatalf("the archive has both an %s file and %s files or a %s file", goldenErrorsFile, goldenWantPrefix, goldenWarningsFile)
 	}
 
 	res, err := compiler.Compile(compiler.Options{Dir: dir})
@@ -115,6 +132,10 @@ func goldenRun(t *testing.T, file string, update bool) {
 	if hasErrors {
 		t.Fatalf("compile succeeded, want errors:\n%s", wantErrors)
 	}
+	goldenCheckWarnings(t, res.Warnings)
+	if got := goldenWarnings(res.Warnings); got != string(wantWarnings) {
+		t.Errorf("warnings differ (rerun with CAIRN_UPDATE=1 to accept)\ngot:\n%s\nwant:\n%s", got, wantWarnings)
+	}
 	for _, name := range goldenKeys(res.Files) {
 		w, ok := want[name]
 		if !ok {
@@ -132,17 +153,32 @@ func goldenRun(t *testing.T, file string, update bool) {
 	}
 }
 
-// goldenCheckDiags checks that err is a diag.List of problems that each
-// name a file, a line and a column.
+// goldenCheckDiags checks that err is a diag.List of problems, at least
+// one an error, that each name a file, a line and a column.
 func goldenCheckDiags(t *testing.T, err error) {
 	t.Helper()
 	var l diag.List
 	if !errors.As(err, &l) {
 		t.Fatalf("error is a %T, want a diag.List: %v", err, err)
 	}
-	if len(l) == 0 {
-		t.Fatal("error is an empty diag.List")
+	if !l.HasErrors() {
+		t.Fatalf("error is a diag.List without errors: %v", l)
 	}
+	goldenCheckPositions(t, l)
+}
+
+// goldenCheckWarnings checks that the warnings of a successful compile are
+// warnings that each name a file, a line and a column.
+func goldenCheckWarnings(t *testing.T, l diag.List) {
+	t.Helper()
+	if l.HasErrors() {
+		t.Errorf("Result.Warnings holds errors: %v", l)
+	}
+	goldenCheckPositions(t, l)
+}
+
+func goldenCheckPositions(t *testing.T, l diag.List) {
+	t.Helper()
 	for _, d := range l {
 		if !d.Pos.IsValid() || d.Pos.Line <= 0 || d.Pos.Col <= 0 {
 			t.Errorf("diagnostic without a file:line:col position: %q", d.Error())
@@ -163,6 +199,9 @@ func goldenCheckSame(t *testing.T, res *compiler.Result, err error, res2 *compil
 			t.Fatalf("compiling twice gave different errors:\n%v\n---\n%v", err, err2)
 		}
 		return
+	}
+	if goldenWarnings(res.Warnings) != goldenWarnings(res2.Warnings) {
+		t.Fatalf("compiling twice gave different warnings:\n%v\n---\n%v", res.Warnings, res2.Warnings)
 	}
 	if !slices.Equal(goldenKeys(res.Files), goldenKeys(res2.Files)) {
 		t.Fatalf("compiling twice gave different files: %v and %v", goldenKeys(res.Files), goldenKeys(res2.Files))
@@ -187,6 +226,10 @@ func goldenRewrite(t *testing.T, file string, ar *txtar.Archive, res *compiler.R
 		goldenCheckDiags(t, err)
 		out.Files = append(out.Files, txtar.File{Name: goldenErrorsFile, Data: []byte(err.Error() + "\n")})
 	} else {
+		goldenCheckWarnings(t, res.Warnings)
+		if w := goldenWarnings(res.Warnings); w != "" {
+			out.Files = append(out.Files, txtar.File{Name: goldenWarningsFile, Data: []byte(w)})
+		}
 		for _, name := range goldenKeys(res.Files) {
 			data := res.Files[name]
 			if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) {

@@ -1,12 +1,12 @@
 // Package check applies the rules of a spec that CUE cannot state: references
 // between steps, metric gates, cron schedules, compute shapes, name limits
-// and the project's policy. Every problem is reported with the position the
-// offending value is written at.
+// and the project's policy (policy.go), whose rules policy.enforce may make
+// warnings. It also estimates what runs use and cost (cost.go). Every
+// problem is reported with the position the offending value is written at.
 package check
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones without the host's database
@@ -42,6 +42,7 @@ func WorkerName(pipeline string, nodes int) string {
 
 type checker struct {
 	loc   Locator
+	p     *ir.Project
 	diags diag.List
 }
 
@@ -50,6 +51,17 @@ func (c *checker) errorf(path []any, format string, args ...any) {
 		Pos:  c.loc.Locate(path...),
 		Path: cuePath(path),
 		Msg:  fmt.Sprintf(format, args...),
+	})
+}
+
+// violation reports a broken policy rule with the severity the project's
+// policy.enforce gives the rule.
+func (c *checker) violation(rule string, path []any, format string, args ...any) {
+	c.diags = append(c.diags, diag.Diagnostic{
+		Pos:      c.loc.Locate(path...),
+		Path:     cuePath(path),
+		Msg:      fmt.Sprintf(format, args...),
+		Severity: RuleSeverity(c.p, rule),
 	})
 }
 
@@ -63,13 +75,19 @@ func cuePath(path []any) string {
 
 func at(path ...any) []any { return path }
 
-// Project checks a project and returns every problem as a diag.List, or nil.
-func Project(p *ir.Project, loc Locator) error {
-	c := &checker{loc: loc}
+// Project checks a project and returns every problem found, errors and
+// warnings (policy rules that policy.enforce makes warnings), or nil. The
+// project fails to compile when the list holds an error: use its Err
+// method, or Split.
+func Project(p *ir.Project, loc Locator) diag.List {
+	c := &checker{loc: loc, p: p}
+	c.image(p, at("platformImage"), p.PlatformImage)
 	for _, name := range ir.SortedKeys(p.Pipelines) {
 		c.pipeline(p, p.Pipelines[name])
 	}
-	return c.diags.Err()
+	c.budgetPrices(p)
+	c.piiApprover(p)
+	return c.diags.Sorted()
 }
 
 func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
@@ -138,8 +156,8 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 				c.errorf(sub("data", name, "checks", "ranges", col), "empty range: min %v is greater than max %v", *r.Min, *r.Max)
 			}
 		}
-		if d.PII && !contains(p.Policy.PIIPipelines, pl.Name) {
-			c.errorf(sub("data", name, "pii"), "policy: dataset %q holds personal data and pipeline %q is not in policy.piiPipelines", name, pl.Name)
+		if path := piiPath(d); path != nil && !contains(p.Policy.PII.Namespaces, p.Namespace) {
+			c.violation(RulePII, sub(append([]any{"data", name}, path...)...), "policy: dataset %q holds personal data and namespace %q is not in policy.pii.namespaces", name, p.Namespace)
 		}
 	}
 	if s := pl.Schedule; s != nil {
@@ -155,12 +173,13 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 			c.errorf(sub("serve", "drift", "cron"), "bad schedule %q: %v", s.Drift.Cron, err)
 		}
 	}
+	c.budget(p, pl, sub)
 }
 
 func (c *checker) compute(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any) {
 	cp := pl.Train.Compute
 	path := sub("train", "compute")
-	maxRuntime, ok := c.duration(sub("train", "compute", "maxRuntime"), cp.MaxRuntime)
+	c.duration(sub("train", "compute", "maxRuntime"), cp.MaxRuntime)
 	if cp.Kind == ir.KindMPI {
 		if cp.GPUsPerNode < 1 {
 			c.errorf(sub("train", "compute", "gpusPerNode"), "compute.kind \"mpi\" needs gpusPerNode >= 1: MPI ranks are one per GPU")
@@ -173,25 +192,25 @@ func (c *checker) compute(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any
 		c.errorf(sub("train", "compute", "gpuType"), "gpuType %q is set but gpusPerNode is 0", cp.GPUType)
 	}
 	if cp.Spot && !p.Policy.AllowSpot {
-		c.errorf(sub("train", "compute", "spot"), "policy: spot compute is not allowed in this project (policy.allowSpot is false)")
+		c.violation(RuleSpot, sub("train", "compute", "spot"), "policy: spot compute is not allowed in this project (policy.allowSpot is false)")
+	}
+	if p.Policy.RequireSpot && !cp.Spot && !pl.Train.Critical {
+		c.violation(RuleSpot, sub("train", "compute", "spot"), "policy: training must run on spot nodes (policy.requireSpot): set compute.spot, or mark the training critical (train.critical)")
 	}
 	if m := p.Policy.MaxGPUsPerRun; m != nil && cp.GPUs() > *m {
-		c.errorf(path, "policy: training uses %d GPUs (%d nodes × %d), over policy.maxGPUsPerRun %d", cp.GPUs(), cp.Nodes, cp.GPUsPerNode, *m)
-	}
-	if m := p.Policy.MaxRunCost; m != nil && cp.GPUs() > 0 && ok {
-		price, known := p.Policy.GPUPrices[cp.GPUType]
-		if !known {
-			c.errorf(path, "policy: no price for GPU type %q in policy.gpuPrices, needed to check policy.maxRunCost", cp.GPUType)
-		} else if cost := float64(cp.GPUs()) * price * maxRuntime.Hours(); cost > *m+1e-9 {
-			c.errorf(path, "policy: a run may cost %.2f USD (%d GPUs × %s × %g USD/h), over policy.maxRunCost %g", math.Round(cost*100)/100, cp.GPUs(), cp.MaxRuntime, price, *m)
-		}
+		c.violation(RuleGPUQuota, path, "policy: training uses %d GPUs (%d nodes × %d), over policy.maxGPUsPerRun %d", cp.GPUs(), cp.Nodes, cp.GPUsPerNode, *m)
 	}
 }
 
 func (c *checker) image(p *ir.Project, path []any, image string) {
-	if p.Policy.RequireDigests && !strings.Contains(image, "@sha256:") {
-		c.errorf(path, "policy: image %q is not pinned by digest (policy.requireDigests)", image)
+	if !p.Policy.RequireDigests || strings.Contains(image, "@sha256:") {
+		return
 	}
+	if len(path) == 1 && path[0] == "platformImage" {
+		c.violation(RuleDigests, path, "policy: platformImage %q is not pinned by digest (policy.requireDigests): set project.platformImage to %q", image, image+"@sha256:<digest>")
+		return
+	}
+	c.violation(RuleDigests, path, "policy: image %q is not pinned by digest (policy.requireDigests)", image)
 }
 
 func (c *checker) duration(path []any, s string) (time.Duration, bool) {

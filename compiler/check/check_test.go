@@ -37,9 +37,11 @@ func project() *ir.Project {
 			SpotSelector: map[string]string{"karpenter.sh/capacity-type": "spot"},
 		},
 		Policy: ir.Policy{
-			AllowSpot:    true,
-			PIIPipelines: []string{},
-			GPUPrices:    map[string]float64{},
+			AllowSpot: true,
+			Prices:    ir.Prices{GPUHour: map[string]float64{}},
+			// The fraud pipeline reads a pii column.
+			PII:     ir.PII{Namespaces: []string{"payments-ml"}, Approver: "privacy@example.com"},
+			Enforce: map[string]string{},
 		},
 		Labels:    map[string]string{},
 		Pipelines: map[string]*ir.Pipeline{"fraud": pipeline("fraud")},
@@ -114,17 +116,16 @@ func fraud(p *ir.Project) *ir.Pipeline { return p.Pipelines["fraud"] }
 // message.
 type want struct{ path, msg string }
 
-// run checks the project and returns its diagnostics.
+// run checks the project and returns its diagnostics, errors and warnings.
 func run(t *testing.T, p *ir.Project) (diag.List, *fakeLocator) {
 	t.Helper()
 	loc := &fakeLocator{}
-	err := check.Project(p, loc)
-	if err == nil {
-		return nil, loc
-	}
-	var l diag.List
-	if !errors.As(err, &l) {
-		t.Fatalf("check.Project error %T (%v), want a diag.List", err, err)
+	l := check.Project(p, loc)
+	if err := l.Err(); err != nil {
+		var back diag.List
+		if !errors.As(err, &back) || len(back) != len(l) {
+			t.Fatalf("check.Project(...).Err() = %T (%v), want the whole diag.List", err, err)
+		}
 	}
 	for _, d := range l {
 		if d.Pos.File != "spec.cue" || d.Pos.Line <= 10 {
@@ -134,7 +135,22 @@ func run(t *testing.T, p *ir.Project) (diag.List, *fakeLocator) {
 	return l, loc
 }
 
+// matchAll checks that got holds errors matching wants and nothing else.
 func matchAll(t *testing.T, name string, got diag.List, wants []want) {
+	t.Helper()
+	matchSeverity(t, name, got, wants, nil)
+}
+
+// matchSeverity checks that got holds errors matching errs and warnings
+// matching warns, and nothing else.
+func matchSeverity(t *testing.T, name string, got diag.List, errs, warns []want) {
+	t.Helper()
+	gotErrs, gotWarns := got.Split()
+	match(t, name+" (errors)", gotErrs, errs)
+	match(t, name+" (warnings)", gotWarns, warns)
+}
+
+func match(t *testing.T, name string, got diag.List, wants []want) {
 	t.Helper()
 	used := make([]bool, len(got))
 outer:
@@ -263,9 +279,10 @@ func TestProject(t *testing.T) {
 			fraud(p).Data["transactions"].Checks.Ranges["amount"] = &ir.Range{Min: floatp(10), Max: floatp(1)}
 		}, []want{{pl + "data.transactions.checks.ranges.amount", "empty range: min 10 is greater than max 1"}}},
 
-		// Policy.
+		// Policy: digests.
 		{"requireDigests", func(p *ir.Project) {
 			p.Policy.RequireDigests = true
+			p.PlatformImage += "@sha256:" + strings.Repeat("cd", 32)
 		}, []want{
 			{pl + `features."build-features".image`, `policy: image "registry.example.com/payments/features:1.4.2" is not pinned by digest`},
 			{pl + "train.image", `image "registry.example.com/payments/train:1.4.2" is not pinned by digest`},
@@ -274,15 +291,38 @@ func TestProject(t *testing.T) {
 		{"requireDigests with digests", func(p *ir.Project) {
 			p.Policy.RequireDigests = true
 			d := "@sha256:" + strings.Repeat("ab", 32)
+			p.PlatformImage += d
 			fraud(p).Features["build-features"].Image += d
 			fraud(p).Train.Image += d
 			fraud(p).Evaluate.Image = "registry.example.com/payments/eval" + d
 		}, nil},
+		{"requireDigests platformImage", func(p *ir.Project) {
+			p.Policy.RequireDigests = true
+			d := "@sha256:" + strings.Repeat("ab", 32)
+			fraud(p).Features["build-features"].Image += d
+			fraud(p).Train.Image += d
+			fraud(p).Evaluate.Image += d
+		}, []want{{"project.platformImage", `policy: platformImage "ghcr.io/cairn-dev/cairn:v0.1.0" is not pinned by digest (policy.requireDigests): set project.platformImage to "ghcr.io/cairn-dev/cairn:v0.1.0@sha256:<digest>"`}}},
+
+		// Policy: spot.
 		{"spot not allowed", func(p *ir.Project) {
 			p.Policy.AllowSpot = false
 			fraud(p).Train.Compute.Spot = true
 		}, []want{{pl + "train.compute.spot", "policy: spot compute is not allowed in this project (policy.allowSpot is false)"}}},
 		{"spot allowed", func(p *ir.Project) { fraud(p).Train.Compute.Spot = true }, nil},
+		{"requireSpot on demand", func(p *ir.Project) {
+			p.Policy.RequireSpot = true
+		}, []want{{pl + "train.compute.spot", "policy: training must run on spot nodes (policy.requireSpot): set compute.spot, or mark the training critical (train.critical)"}}},
+		{"requireSpot on spot", func(p *ir.Project) {
+			p.Policy.RequireSpot = true
+			fraud(p).Train.Compute.Spot = true
+		}, nil},
+		{"requireSpot critical", func(p *ir.Project) {
+			p.Policy.RequireSpot = true
+			fraud(p).Train.Critical = true
+		}, nil},
+
+		// Policy: GPUs of one run (the namespace quota is TestNamespaces').
 		{"over maxGPUsPerRun", func(p *ir.Project) {
 			p.Policy.MaxGPUsPerRun = intp(8)
 			gpus(fraud(p), ir.KindMPI, 2, 8)
@@ -292,33 +332,87 @@ func TestProject(t *testing.T) {
 			gpus(fraud(p), ir.KindMPI, 2, 8)
 		}, nil},
 		{"maxGPUsPerRun 0 on cpu", func(p *ir.Project) { p.Policy.MaxGPUsPerRun = intp(0) }, nil},
-		{"over maxRunCost", func(p *ir.Project) {
-			p.Policy.GPUPrices[h100] = 4
-			p.Policy.MaxRunCost = floatp(100)
-			gpus(fraud(p), ir.KindMPI, 2, 8) // 16 GPUs × 4h × 4 USD = 256 USD
-		}, []want{{pl + "train.compute", "policy: a run may cost 256.00 USD (16 GPUs × 4h × 4 USD/h), over policy.maxRunCost 100"}}},
-		{"at maxRunCost", func(p *ir.Project) {
-			p.Policy.GPUPrices[h100] = 0.1
-			p.Policy.MaxRunCost = floatp(6.4)
+		{"gpuQuota is not a project rule", func(p *ir.Project) {
+			p.Policy.GPUQuota = intp(8)
+			gpus(fraud(p), ir.KindMPI, 2, 8)
+		}, nil},
+
+		// Policy: budget. 16 H100 at 4 USD/h and 4 CPUs at 0.05 USD/h for
+		// 4h: 2 × (8 × 4 + 4 × 0.05) × 4 = 257.60; features 2 CPUs × 2h ×
+		// 0.05 = 0.20; evaluation 1 CPU × 2h × 0.05 = 0.10.
+		{"over budget.perRun", func(p *ir.Project) {
+			priced(p, 4, 0.05)
+			p.Policy.Budget.PerRun = floatp(100)
+			gpus(fraud(p), ir.KindMPI, 2, 8)
+		}, []want{{"project.pipelines.fraud", "policy: a run may cost 257.90 USD (every step at its maxRuntime: training 257.60, other steps 0.30), over policy.budget.perRun 100"}}},
+		{"spot discount", func(p *ir.Project) {
+			priced(p, 4, 0.05)
+			p.Policy.Prices.SpotDiscount = 0.75
+			p.Policy.Budget.PerRun = floatp(60)
+			gpus(fraud(p), ir.KindMPI, 2, 8)
+			fraud(p).Train.Compute.Spot = true // 257.60 / 4 = 64.40
+		}, []want{{"project.pipelines.fraud", "policy: a run may cost 64.70 USD (every step at its maxRuntime: training 64.40, other steps 0.30), over policy.budget.perRun 60"}}},
+		{"at budget.perRun", func(p *ir.Project) {
+			priced(p, 0.1, 0)
+			p.Policy.Budget.PerRun = floatp(6.4)
 			gpus(fraud(p), ir.KindMPI, 2, 8) // 16 × 4h × 0.1 = 6.4 (not exactly, in floating point)
 		}, nil},
-		{"maxRunCost without price", func(p *ir.Project) {
-			p.Policy.GPUPrices["NVIDIA-L4"] = 0.8
-			p.Policy.MaxRunCost = floatp(100)
+		{"over budget.perMonth", func(p *ir.Project) {
+			priced(p, 4, 0.05)
+			p.Policy.Budget.PerMonth = floatp(1000)
+			gpus(fraud(p), ir.KindMPI, 2, 8) // "0 3 * * 1": 4 runs
+		}, []want{{pl + "schedule.cron", "policy: the schedule starts 4 runs in 30 days at up to 257.90 USD each, 1031.60 USD, over policy.budget.perMonth 1000"}}},
+		{"budget.perMonth unscheduled", func(p *ir.Project) {
+			priced(p, 4, 0.05)
+			p.Policy.Budget.PerMonth = floatp(0)
+			gpus(fraud(p), ir.KindMPI, 2, 8)
+			fraud(p).Schedule = nil
+		}, nil},
+		{"budget without GPU price", func(p *ir.Project) {
+			priced(p, 0, 0.05)
+			delete(p.Policy.Prices.GPUHour, h100)
+			p.Policy.Prices.GPUHour["NVIDIA-L4"] = 0.8
+			p.Policy.Budget.PerRun = floatp(100)
 			gpus(fraud(p), ir.KindSingle, 1, 2)
-		}, []want{{pl + "train.compute", `policy: no price for GPU type "NVIDIA-H100-80GB-HBM3" in policy.gpuPrices, needed to check policy.maxRunCost`}}},
-		{"maxRunCost on cpu", func(p *ir.Project) { p.Policy.MaxRunCost = floatp(0) }, nil},
-		{"maxRunCost with bad maxRuntime", func(p *ir.Project) {
-			p.Policy.MaxRunCost = floatp(1)
+		}, []want{{pl + "train.compute.gpuType", `policy: no price for GPU type "NVIDIA-H100-80GB-HBM3" in policy.prices.gpuHour, needed to check policy.budget`}}},
+		{"budget without GPU type", func(p *ir.Project) {
+			priced(p, 4, 0.05)
+			p.Policy.Budget.PerMonth = floatp(100)
+			fraud(p).Train.Compute.GPUsPerNode = 2
+		}, []want{{pl + "train.compute.gpusPerNode", "policy: training uses 2 GPUs of no compute.gpuType, so policy.prices.gpuHour cannot price them for policy.budget"}}},
+		{"budget without CPU price", func(p *ir.Project) {
+			p.Policy.Prices.GPUHour[h100] = 4
+			p.Policy.Budget.PerRun = floatp(100)
+			gpus(fraud(p), ir.KindSingle, 1, 2)
+		}, []want{{"project.policy.budget", "policy: policy.prices.cpuHour is not set, needed to check policy.budget (every step uses CPUs)"}}},
+		{"budget on cpu", func(p *ir.Project) {
+			priced(p, 0, 0.05)
+			p.Policy.Budget.PerRun = floatp(10) // 4 × 24h × 0.05 + 0.30 = 5.10
+		}, nil},
+		{"no budget without prices", func(p *ir.Project) { gpus(fraud(p), ir.KindMPI, 2, 8) }, nil},
+		{"budget with bad maxRuntime", func(p *ir.Project) {
+			priced(p, 4, 0.05)
+			p.Policy.Budget.PerRun = floatp(1)
 			gpus(fraud(p), ir.KindSingle, 1, 2)
 			fraud(p).Train.Compute.MaxRuntime = "soon"
 		}, []want{{pl + "train.compute.maxRuntime", `duration "soon"`}}},
-		{"pii not allowed", func(p *ir.Project) {
+
+		// Policy: personal data. The fixture reads the pii column card_id
+		// in its approved namespace.
+		{"pii column in a namespace not listed", func(p *ir.Project) {
+			p.Policy.PII.Namespaces = []string{"risk"}
+		}, []want{{pl + "data.transactions.columns.card_id.pii", `policy: dataset "transactions" holds personal data and namespace "payments-ml" is not in policy.pii.namespaces`}}},
+		{"pii dataset in a namespace not listed", func(p *ir.Project) {
+			p.Policy.PII = ir.PII{}
 			fraud(p).Data["transactions"].PII = true
-		}, []want{{pl + "data.transactions.pii", `policy: dataset "transactions" holds personal data and pipeline "fraud" is not in policy.piiPipelines`}}},
-		{"pii allowed", func(p *ir.Project) {
-			fraud(p).Data["transactions"].PII = true
-			p.Policy.PIIPipelines = []string{"fraud"}
+		}, []want{{pl + "data.transactions.pii", `policy: dataset "transactions" holds personal data and namespace "payments-ml" is not in policy.pii.namespaces`}}},
+		{"pii without approver", func(p *ir.Project) {
+			p.Policy.PII = ir.PII{Namespaces: []string{"risk", "payments-ml"}}
+			p.Pipelines["churn"] = pipeline("churn")
+		}, []want{{"project.policy.pii.namespaces.1", `policy: namespace "payments-ml" reads personal data (pipelines churn, fraud), but policy.pii.approver names no approver`}}},
+		{"no pii", func(p *ir.Project) {
+			p.Policy.PII = ir.PII{}
+			fraud(p).Data["transactions"].Columns["card_id"].PII = false
 		}, nil},
 
 		// Several problems are all reported.
@@ -337,6 +431,71 @@ func TestProject(t *testing.T) {
 		tc.mutate(p)
 		got, _ := run(t, p)
 		matchAll(t, tc.name, got, tc.want)
+	}
+}
+
+// priced sets a price table: gpu USD an H100 hour, cpu USD a CPU hour.
+func priced(p *ir.Project, gpu, cpu float64) {
+	p.Policy.Prices.GPUHour[h100] = gpu
+	p.Policy.Prices.CPUHour = floatp(cpu)
+}
+
+// TestSeverity: policy.enforce makes a rule's violations warnings, which do
+// not fail the check; other rules and other errors keep failing it.
+func TestSeverity(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		mutate      func(p *ir.Project)
+		errs, warns []want
+		wantFailing bool
+	}{
+		{"digests warning", func(p *ir.Project) {
+			p.Policy.RequireDigests = true
+			p.Policy.Enforce[check.RuleDigests] = "warning"
+			p.PlatformImage += "@sha256:" + strings.Repeat("cd", 32)
+			fraud(p).Features["build-features"].Image += "@sha256:" + strings.Repeat("cd", 32)
+			fraud(p).Evaluate.Image += "@sha256:" + strings.Repeat("cd", 32)
+		}, nil, []want{{pl + "train.image", "is not pinned by digest"}}, false},
+		{"digests error", func(p *ir.Project) {
+			p.Policy.RequireDigests = true
+			p.Policy.Enforce[check.RuleDigests] = "error"
+			p.PlatformImage += "@sha256:" + strings.Repeat("cd", 32)
+			fraud(p).Features["build-features"].Image += "@sha256:" + strings.Repeat("cd", 32)
+			fraud(p).Evaluate.Image += "@sha256:" + strings.Repeat("cd", 32)
+		}, []want{{pl + "train.image", "is not pinned by digest"}}, nil, true},
+		{"each rule its own severity", func(p *ir.Project) {
+			p.Policy.Enforce[check.RuleSpot] = "warning"
+			p.Policy.Enforce[check.RuleBudget] = "warning"
+			p.Policy.Enforce[check.RulePII] = "warning"
+			p.Policy.RequireSpot = true
+			p.Policy.MaxGPUsPerRun = intp(1)
+			gpus(fraud(p), ir.KindSingle, 1, 2)
+			p.Policy.Budget.PerRun = floatp(1)
+			p.Policy.PII.Namespaces = nil
+		}, []want{
+			{pl + "train.compute", "over policy.maxGPUsPerRun 1"},
+		}, []want{
+			{pl + "train.compute.spot", "policy.requireSpot"},
+			{pl + "train.compute.gpuType", "no price for GPU type"},
+			{"project.policy.budget", "policy.prices.cpuHour is not set"},
+			{pl + "data.transactions.columns.card_id.pii", "is not in policy.pii.namespaces"},
+		}, true},
+		{"warnings with another error", func(p *ir.Project) {
+			p.Policy.Enforce[check.RuleSpot] = "warning"
+			p.Policy.RequireSpot = true
+			fraud(p).Train.Inputs = []string{"nope"}
+		}, []want{{pl + "train.inputs.0", `undeclared input "nope"`}}, []want{{pl + "train.compute.spot", "policy.requireSpot"}}, true},
+	} {
+		p := project()
+		tc.mutate(p)
+		got, _ := run(t, p)
+		matchSeverity(t, tc.name, got, tc.errs, tc.warns)
+		if failing := got.Err() != nil; failing != tc.wantFailing {
+			t.Errorf("%s: check.Project(...).Err() != nil is %v, want %v", tc.name, failing, tc.wantFailing)
+		}
+		if err := got.Err(); err != nil && !strings.Contains("\n"+err.Error(), "\nwarning: ") && len(tc.warns) > 0 && len(tc.errs) > 0 {
+			t.Errorf("%s: the error does not list the warnings, marked: %v", tc.name, err)
+		}
 	}
 }
 
@@ -359,19 +518,20 @@ func TestLocate(t *testing.T) {
 
 // Regression test for a bug of commit 1f079c9: a maxRuntime too long for a
 // time.Duration wrapped around in ir.ParseDuration, "213504d" read as
-// 25m26s, so the cost of a run was computed on 25 minutes and
-// policy.maxRunCost was bypassed (the schema's #Duration accepts the
-// string). The run must be refused: maxRuntime too long, or over the cost.
-func TestMaxRunCostHugeMaxRuntime(t *testing.T) {
+// 25m26s, so the cost of a run was computed on 25 minutes and the cost cap
+// (then policy.maxRunCost, now policy.budget.perRun) was bypassed (the
+// schema's #Duration accepts the string). The run must be refused:
+// maxRuntime too long, or over the budget.
+func TestBudgetHugeMaxRuntime(t *testing.T) {
 	for _, maxRuntime := range []string{"213504d", "18446744074s"} {
 		p := project()
-		p.Policy.GPUPrices[h100] = 4
-		p.Policy.MaxRunCost = floatp(100)
+		priced(p, 4, 0)
+		p.Policy.Budget.PerRun = floatp(100)
 		gpus(fraud(p), ir.KindMPI, 2, 8)
 		fraud(p).Train.Compute.MaxRuntime = maxRuntime
 		got, _ := run(t, p)
-		if len(got) == 0 {
-			t.Errorf("check.Project with 16 H100s at 4 USD/h for maxRuntime %q and policy.maxRunCost 100 = no diagnostics, want the run refused (maxRuntime too long, or over maxRunCost)", maxRuntime)
+		if got.Err() == nil {
+			t.Errorf("check.Project with 16 H100s at 4 USD/h for maxRuntime %q and policy.budget.perRun 100 = %v, want the run refused (maxRuntime too long, or over the budget)", maxRuntime, got)
 		}
 	}
 }

@@ -1,5 +1,6 @@
-// Package diag holds the compiler's diagnostics: errors that name the file,
-// line and column of the spec they come from, and the CUE path of the value.
+// Package diag holds the compiler's diagnostics: errors and warnings that
+// name the file, line and column of the spec they come from, and the CUE
+// path of the value.
 package diag
 
 import (
@@ -30,14 +31,35 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// Diagnostic is one problem found in a spec.
-type Diagnostic struct {
-	Pos  Pos    // where the offending value is written
-	Path string // CUE path of the value, e.g. project.pipelines.fraud.train
-	Msg  string // what is wrong, lower case
+// Severity says whether a diagnostic fails the compile.
+type Severity int
+
+const (
+	// Error fails the compile. It is the zero value: a diagnostic is an
+	// error unless it says otherwise.
+	Error Severity = iota
+	// Warning is reported, and the compile goes on.
+	Warning
+)
+
+// String returns "error" or "warning".
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
 }
 
-// Error returns "file:line:col: path: msg".
+// Diagnostic is one problem found in a spec.
+type Diagnostic struct {
+	Pos      Pos      // where the offending value is written
+	Path     string   // CUE path of the value, e.g. project.pipelines.fraud.train
+	Msg      string   // what is wrong, lower case
+	Severity Severity // Error (the zero value) or Warning
+}
+
+// Error returns "file:line:col: path: msg", without the severity (List's
+// Error marks warnings).
 func (d Diagnostic) Error() string {
 	var b strings.Builder
 	if s := d.Pos.String(); s != "" {
@@ -52,18 +74,51 @@ func (d Diagnostic) Error() string {
 	return b.String()
 }
 
-// List is a set of diagnostics; as an error it reports all of them, one per
-// line, sorted by position.
+// List is a set of diagnostics, errors and warnings; as an error it
+// reports all of them, one per line, sorted by position, warnings marked
+// "warning: ".
 type List []Diagnostic
 
-// Add appends a diagnostic.
+// Add appends an error.
 func (l *List) Add(pos Pos, path, format string, args ...any) {
 	*l = append(*l, Diagnostic{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// Err returns l sorted and without duplicates as an error, or nil when l is
-// empty.
+// Err returns l sorted and without duplicates as an error when it holds at
+// least one error, warnings included; it returns nil when l is empty or
+// holds only warnings, which do not fail a compile.
 func (l List) Err() error {
+	if !l.HasErrors() {
+		return nil
+	}
+	return l.Sorted()
+}
+
+// HasErrors reports whether l holds a diagnostic of severity Error.
+func (l List) HasErrors() bool {
+	for _, d := range l {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Split returns the errors and the warnings of l, each in l's order.
+func (l List) Split() (errs, warns List) {
+	for _, d := range l {
+		if d.Severity == Warning {
+			warns = append(warns, d)
+		} else {
+			errs = append(errs, d)
+		}
+	}
+	return errs, warns
+}
+
+// Sorted returns a sorted copy of l without duplicates, or nil when l is
+// empty.
+func (l List) Sorted() List {
 	if len(l) == 0 {
 		return nil
 	}
@@ -79,7 +134,7 @@ func (l List) Err() error {
 	return out
 }
 
-// Sort orders the list by file, line, column, path and message.
+// Sort orders the list by file, line, column, path, message and severity.
 func (l List) Sort() {
 	sort.SliceStable(l, func(i, j int) bool {
 		a, b := l[i], l[j]
@@ -95,16 +150,23 @@ func (l List) Sort() {
 		if a.Path != b.Path {
 			return a.Path < b.Path
 		}
-		return a.Msg < b.Msg
+		if a.Msg != b.Msg {
+			return a.Msg < b.Msg
+		}
+		return a.Severity < b.Severity
 	})
 }
 
-// Error returns every diagnostic, one per line.
+// Error returns every diagnostic, one per line, warnings prefixed with
+// "warning: ".
 func (l List) Error() string {
 	var b strings.Builder
 	for i, d := range l {
 		if i > 0 {
 			b.WriteByte('\n')
+		}
+		if d.Severity == Warning {
+			b.WriteString("warning: ")
 		}
 		b.WriteString(d.Error())
 	}

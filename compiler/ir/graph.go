@@ -28,3 +28,17 @@ func (p *Pipeline) Sources() map[string]Source {
 
 // GPUs returns the total number of GPUs of a training run.
 func (c Compute) GPUs() int { return c.Nodes * c.GPUsPerNode }
+
+// HoldsPII reports whether a dataset holds personal data: it is marked pii,
+// or one of its columns is.
+func (d *Dataset) HoldsPII() bool {
+	if d.PII {
+		return true
+	}
+	for _, c := range d.Columns {
+		if c.PII {
+			return true
+		}
+	}
+	return false
+}

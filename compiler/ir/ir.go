@@ -40,12 +40,40 @@ type Cluster struct {
 
 // Policy holds project-wide rules.
 type Policy struct {
-	RequireDigests bool               `json:"requireDigests"`
-	MaxGPUsPerRun  *int               `json:"maxGPUsPerRun,omitempty"`
-	AllowSpot      bool               `json:"allowSpot"`
-	PIIPipelines   []string           `json:"piiPipelines"`
-	GPUPrices      map[string]float64 `json:"gpuPrices"`
-	MaxRunCost     *float64           `json:"maxRunCost,omitempty"`
+	RequireDigests bool              `json:"requireDigests"`
+	AllowSpot      bool              `json:"allowSpot"`
+	RequireSpot    bool              `json:"requireSpot"`
+	MaxGPUsPerRun  *int              `json:"maxGPUsPerRun,omitempty"`
+	GPUQuota       *int              `json:"gpuQuota,omitempty"`
+	Prices         Prices            `json:"prices"`
+	Budget         Budget            `json:"budget"`
+	PII            PII               `json:"pii"`
+	Enforce        map[string]string `json:"enforce"` // rule name → "error" or "warning"
+}
+
+// Severities of a policy rule, the values of Policy.Enforce.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
+// Prices is the price table in USD.
+type Prices struct {
+	GPUHour      map[string]float64 `json:"gpuHour"` // by GPU type
+	CPUHour      *float64           `json:"cpuHour,omitempty"`
+	SpotDiscount float64            `json:"spotDiscount"` // 0..1
+}
+
+// Budget caps each pipeline's estimated cost in USD.
+type Budget struct {
+	PerRun   *float64 `json:"perRun,omitempty"`
+	PerMonth *float64 `json:"perMonth,omitempty"`
+}
+
+// PII says where personal data may be read.
+type PII struct {
+	Namespaces []string `json:"namespaces"`
+	Approver   string   `json:"approver,omitempty"`
 }
 
 // Pipeline is one model's path from data to a packed artifact.
@@ -121,6 +149,7 @@ type Train struct {
 	Inputs          []string                   `json:"inputs"`
 	BaseModel       string                     `json:"baseModel,omitempty"`
 	Compute         Compute                    `json:"compute"`
+	Critical        bool                       `json:"critical"`
 }
 
 // Compute is the hardware training runs on.

@@ -48,6 +48,19 @@ const (
 	WorkflowUIDExpr  = "{{workflow.uid}}"
 )
 
+// Annotations of the WorkflowTemplate only.
+const (
+	// Estimates of one run and of a month of scheduled runs: GPU-hours and
+	// USD, written with two decimals; the costs only when the project's
+	// price table prices everything the run uses.
+	AnnotGPUHoursPerRun = "cairn.dev/gpu-hours-per-run"
+	AnnotCostPerRun     = "cairn.dev/cost-per-run"
+	AnnotCostPerMonth   = "cairn.dev/cost-per-month"
+	// AnnotPIIApprover names who approved reading personal data
+	// (policy.pii.approver), on pipelines that read it.
+	AnnotPIIApprover = "cairn.dev/pii-approver"
+)
+
 // RunDir is the folder of one run: "<run-root>/<workflow uid>".
 const RunDir = "{{workflow.parameters." + ParamRunRoot + "}}/" + WorkflowUIDExpr
 

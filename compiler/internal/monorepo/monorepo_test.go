@@ -103,6 +103,14 @@ func TestCompiles(t *testing.T) {
 	if len(res.Pipelines) != n {
 		t.Fatalf("compiled %d pipelines, want %d", len(res.Pipelines), n)
 	}
+	if len(res.Warnings) > 0 {
+		t.Errorf("policy warnings: %v", res.Warnings)
+	}
+	for _, p := range res.Pipelines {
+		if !p.Priced || p.CostPerRun <= 0 || p.CostPerRun > 3000 {
+			t.Errorf("%s/%s: estimated at %.2f USD a run (priced %v), want a price within the budget", p.Namespace, p.Name, p.CostPerRun, p.Priced)
+		}
+	}
 	namespaces := map[string]int{}
 	var mpi, cron, gpu, gates int
 	for _, p := range res.Pipelines {

@@ -45,9 +45,8 @@ func project() *ir.Project {
 			SpotSelector: map[string]string{spotKey: "spot"},
 		},
 		Policy: ir.Policy{
-			AllowSpot:    true,
-			PIIPipelines: []string{},
-			GPUPrices:    map[string]float64{},
+			AllowSpot: true,
+			Prices:    ir.Prices{GPUHour: map[string]float64{}},
 		},
 		Labels: map[string]string{},
 	}

@@ -37,7 +37,7 @@ func project() *ir.Project {
 			GPUTaint:     gpuTaint,
 			SpotSelector: map[string]string{spotKey: "spot"},
 		},
-		Policy: ir.Policy{AllowSpot: true, PIIPipelines: []string{}, GPUPrices: map[string]float64{}},
+		Policy: ir.Policy{AllowSpot: true, Prices: ir.Prices{GPUHour: map[string]float64{}}},
 		Labels: map[string]string{},
 	}
 }
