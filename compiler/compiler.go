@@ -72,6 +72,18 @@ type Result struct {
 	// Warnings are the broken policy rules that policy.enforce makes
 	// warnings, sorted by position; they do not fail the compile.
 	Warnings diag.List
+
+	owners map[string]*load.Instance // "<namespace>/<pipeline>" -> its package
+}
+
+// Locate returns where a compiled pipeline, or a value under it named by
+// its path of field names and list indexes, is written in the specs.
+func (r *Result) Locate(namespace, pipeline string, path ...any) diag.Pos {
+	in := r.owners[namespace+"/"+pipeline]
+	if in == nil {
+		return diag.Pos{}
+	}
+	return in.Locate(append([]any{"pipelines", pipeline}, path...)...)
 }
 
 // Compile compiles every project under opts.Dir. A spec error is returned
@@ -83,9 +95,9 @@ func Compile(opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Files: map[string][]byte{}}
+	res := &Result{Files: map[string][]byte{}, owners: map[string]*load.Instance{}}
 	var diags diag.List
-	seen := map[string]*load.Instance{}
+	seen := res.owners
 	var projects []*ir.Project
 	var placed []check.Placed // every decoded project, for the namespace rules
 	for _, in := range insts {

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"cairn.dev/cairn/compiler"
 	"cairn.dev/cairn/compiler/diag"
 	"cairn.dev/cairn/compiler/emit"
+	"cairn.dev/cairn/compiler/load"
 	"cairn.dev/cairn/compiler/plan"
+	"cairn.dev/cairn/compiler/verify"
 )
 
 // specFlags are the flags of every command that compiles specs.
@@ -273,7 +276,33 @@ every problem with its file:line:col and CUE path. It writes nothing.`,
 	return cmd
 }
 
-// checkOutput runs the output checks over a compiled set.
+// checkOutput runs the output checks (Argo's validator, conditions,
+// MPIJob validation, schemas) over a compiled set. Each problem is placed
+// at the pipeline it was compiled from.
 func checkOutput(res *compiler.Result) diag.List {
-	return nil
+	var l diag.List
+	for _, p := range verify.Files(res.Files) {
+		ns, pipeline := splitPipeline(p.File)
+		msg := fmt.Sprintf("compiled %s (%s)", p.Object, p.File)
+		if p.Field != "" {
+			msg += ", field " + p.Field
+		}
+		msg += ": " + p.Msg + " [" + p.Check + "]"
+		l = append(l, diag.Diagnostic{
+			Pos:  res.Locate(ns, pipeline),
+			Path: load.FormatPath([]string{load.ProjectField, "pipelines", pipeline}),
+			Msg:  msg,
+		})
+	}
+	return l.Sorted()
+}
+
+// splitPipeline returns the namespace and pipeline of a compiled file,
+// "<namespace>/<pipeline>/<file>".
+func splitPipeline(file string) (string, string) {
+	parts := strings.SplitN(file, "/", 3)
+	if len(parts) < 3 {
+		return "", ""
+	}
+	return parts[0], parts[1]
 }
