@@ -367,6 +367,11 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 			}
 		}
 		path := FormatPath(e.Path())
+		if elems := e.Path(); strings.HasPrefix(msg, "field not allowed") && len(elems) > 1 {
+			if parent := elems[len(elems)-2]; parent == "labels" || parent == "spotSelector" {
+				msg = "invalid label key (want " + patternDocs["#LabelKey"] + ")"
+			}
+		}
 		if _, ok := byPath[path]; !ok {
 			order = append(order, path)
 		}
@@ -478,12 +483,14 @@ func describeBounds(msg string) string {
 
 // patternDocs says what the schema's named patterns stand for.
 var patternDocs = map[string]string{
-	"#Name":     "a lower-case DNS label: letters, digits and '-', starting with a letter, at most 40 characters",
-	"#Image":    `an image reference such as "registry.example.com/team/image:1.0" or "...@sha256:<64 hex>"`,
-	"#Quantity": `a Kubernetes quantity such as "500m", "4" or "16Gi"`,
-	"#Duration": `a duration such as "90s", "30m", "4h" or "1d12h"`,
-	"#URI":      `a URI such as "s3://bucket/path", "file:///data" or a relative path`,
-	"#Latency":  `a latency such as "50ms" or "1.5s"`,
+	"#Name":       "a lower-case DNS label: letters, digits and '-', starting with a letter, at most 40 characters",
+	"#Image":      `an image reference such as "registry.example.com/team/image:1.0" or "...@sha256:<64 hex>"`,
+	"#Quantity":   `a Kubernetes quantity such as "500m", "4" or "16Gi"`,
+	"#Duration":   `a duration such as "90s", "30m", "4h" or "1d12h"`,
+	"#URI":        `a URI such as "s3://bucket/path", "file:///data" or a relative path`,
+	"#Latency":    `a latency such as "50ms" or "1.5s"`,
+	"#LabelKey":   `a Kubernetes label key such as "team" or "example.com/cost-center"`,
+	"#LabelValue": "a Kubernetes label value: at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
 }
 
 var schemaPatterns = sync.OnceValue(func() map[string]string {
