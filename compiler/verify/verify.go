@@ -151,6 +151,12 @@ func Files(files map[string][]byte) []Problem {
 	if len(out) == 0 {
 		return nil
 	}
+	return sortProblems(out)
+}
+
+// sortProblems sorts problems by file, object, field, check and message,
+// without duplicates.
+func sortProblems(out []Problem) []Problem {
 	slices.SortFunc(out, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Object, b.Object), cmp.Compare(a.Field, b.Field),
 			cmp.Compare(a.Check, b.Check), cmp.Compare(a.Msg, b.Msg))

@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -295,6 +296,45 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 	reportPerPipeline(b, cpuTime()-cpu)
+}
+
+// BenchmarkVerifyCached checks the same files with a warm cache, as a CI
+// re-run or a pre-commit hook does, and with one namespace of 50 pipelines
+// changed, as a typical pull request does.
+func BenchmarkVerifyCached(b *testing.B) {
+	files := compileMonorepo(b, benchPipelines)
+	dir := b.TempDir()
+	if probs := verify.FilesCached(files, dir); probs != nil {
+		b.Fatalf("%d problems, first %s", len(probs), probs[0])
+	}
+	b.Run("warm", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if probs := verify.FilesCached(files, dir); probs != nil {
+				b.Fatal(probs[0])
+			}
+		}
+		reportPerPipeline(b, 0)
+	})
+	b.Run("one-namespace-changed", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			changed := maps.Clone(files)
+			for name, data := range changed {
+				if strings.HasPrefix(name, "team-01/") && strings.HasSuffix(name, "/workflowtemplate.yaml") {
+					changed[name] = append(bytes.Clone(data), fmt.Sprintf("# run %d\n", i)...)
+				}
+			}
+			i++
+			b.StartTimer()
+			if probs := verify.FilesCached(changed, dir); probs != nil {
+				b.Fatal(probs[0])
+			}
+		}
+		reportPerPipeline(b, 0)
+	})
 }
 
 // BenchmarkArgoLintCLI times `argo lint --offline` over the same files on

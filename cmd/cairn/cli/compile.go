@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -281,7 +283,7 @@ every problem with its file:line:col and CUE path. It writes nothing.`,
 // at the pipeline it was compiled from.
 func checkOutput(res *compiler.Result) diag.List {
 	var l diag.List
-	for _, p := range verify.Files(res.Files) {
+	for _, p := range verify.FilesCached(res.Files, verifyCacheDir()) {
 		ns, pipeline := splitPipeline(p.File)
 		msg := fmt.Sprintf("compiled %s (%s)", p.Object, p.File)
 		if p.Field != "" {
@@ -295,6 +297,23 @@ func checkOutput(res *compiler.Result) diag.List {
 		})
 	}
 	return l.Sorted()
+}
+
+// verifyCacheDir is where the results of the output checks are cached by
+// content: $CAIRN_CACHE_DIR ("off" disables the cache), else cairn/verify
+// in the user's cache folder.
+func verifyCacheDir() string {
+	if d := os.Getenv("CAIRN_CACHE_DIR"); d != "" {
+		if d == "off" {
+			return ""
+		}
+		return filepath.Join(d, "verify")
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "cairn", "verify")
 }
 
 // splitPipeline returns the namespace and pipeline of a compiled file,
