@@ -149,6 +149,13 @@ func Write(dir string, files map[string][]byte) (err error) {
 	if !ok {
 		return fmt.Errorf("%s holds files Cairn did not write (each of its files must start %q); choose an empty or new folder", dir, strings.TrimSpace(Header))
 	}
+	return ReplaceDir(dir, files)
+}
+
+// ReplaceDir replaces the folder dir with exactly files, whatever it held:
+// the files are written to a new folder beside dir, which then takes dir's
+// place; on any error dir is left as it was.
+func ReplaceDir(dir string, files map[string][]byte) (err error) {
 	dir = filepath.Clean(dir)
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {

@@ -3,11 +3,11 @@ package cli
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"cairn.dev/cairn/compiler/emit"
 	"cairn.dev/cairn/compiler/load"
 	"cairn.dev/cairn/compiler/schemadoc"
 	"cairn.dev/cairn/schemas"
@@ -62,48 +62,21 @@ module holding DIR, replacing what an earlier vendor wrote there, so that
 	}
 }
 
-// vendorSchemas writes the schema files to a new folder beside dest, then
-// moves it into dest's place.
-func vendorSchemas(dest string) (err error) {
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".schemas.tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
+// vendorSchemas replaces dest with the embedded schema files.
+func vendorSchemas(dest string) error {
 	entries, err := fs.ReadDir(schemas.FS, ".")
 	if err != nil {
 		return err
 	}
+	files := map[string][]byte{}
 	for _, e := range entries {
 		data, err := fs.ReadFile(schemas.FS, e.Name())
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o644); err != nil {
-			return err
-		}
+		files[e.Name()] = data
 	}
-	old := tmp + ".old"
-	if _, err := os.Stat(dest); err == nil {
-		if err := os.Rename(dest, old); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp, dest); err != nil {
-		os.Rename(old, dest)
-		return err
-	}
-	return os.RemoveAll(old)
+	return emit.ReplaceDir(dest, files)
 }
 
 func newSchemaDocCmd(a *app) *cobra.Command {
