@@ -164,7 +164,7 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 		if _, err := cron.ParseStandard(s.Cron); err != nil {
 			c.errorf(sub("schedule", "cron"), "bad schedule %q: %v", s.Cron, err)
 		}
-		if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "" || s.Timezone == "Local" {
+		if _, err := loadLocation(s.Timezone); err != nil || s.Timezone == "" || s.Timezone == "Local" {
 			c.errorf(sub("schedule", "timezone"), "unknown time zone %q: want an IANA name such as \"UTC\" or \"Europe/Paris\"", s.Timezone)
 		}
 	}

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -138,6 +139,37 @@ func RunsPerMonth(s *ir.Schedule) (int, error) {
 	if s == nil {
 		return 0, nil
 	}
+	key := s.Cron + "\x00" + s.Timezone
+	if n, ok := runsCache.Load(key); ok {
+		return n.(int), nil
+	}
+	n, err := runsPerMonth(s)
+	if err == nil {
+		runsCache.Store(key, n)
+	}
+	return n, err
+}
+
+// runsCache memoizes RunsPerMonth by schedule and time zone: many
+// pipelines share a schedule.
+var runsCache sync.Map
+
+// locations memoizes time.LoadLocation, which parses the zone data each
+// time.
+var locations sync.Map
+
+func loadLocation(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err == nil {
+		locations.Store(name, l)
+	}
+	return l, err
+}
+
+func runsPerMonth(s *ir.Schedule) (int, error) {
 	sched, err := cron.ParseStandard(s.Cron)
 	if err != nil {
 		return 0, fmt.Errorf("bad schedule %q: %v", s.Cron, err)
@@ -146,7 +178,7 @@ func RunsPerMonth(s *ir.Schedule) (int, error) {
 	if tz == "" {
 		tz = "UTC"
 	}
-	loc, err := time.LoadLocation(tz)
+	loc, err := loadLocation(tz)
 	if err != nil || tz == "Local" {
 		return 0, fmt.Errorf("unknown time zone %q", s.Timezone)
 	}
