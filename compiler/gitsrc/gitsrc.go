@@ -17,8 +17,6 @@
 package gitsrc
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -29,13 +27,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // ModuleFile marks the root of a CUE module, relative to that root.
@@ -103,10 +98,10 @@ func ReadAt(repoDir, rev, sub string) (*Tree, error) {
 // tree, holding cue.mod/module.cue on disk (dir itself when there is none).
 // The spec files are the *.cue files under it, cue.mod/module.cue and any
 // vendored packages included: dirty is true when one of them is modified,
-// added, deleted or untracked and not ignored, compared by content with the
-// HEAD commit (staged changes count; changes of file mode alone do not).
-// Ignore rules are read from the .gitignore files from the work tree root
-// down, .git/info/exclude, and the global and system excludes files.
+// added, deleted or untracked, compared by content with the HEAD commit
+// (staged changes count; changes of file mode alone do not). Untracked
+// files count even when git ignores them: the CUE loader reads them all
+// the same (it skips only names starting with "." or "_").
 // Folders that hold a .git entry (submodules, nested repositories) are not
 // looked into.
 //
@@ -391,14 +386,9 @@ func (r *repo) dirty(tree *object.Tree, root string) (bool, error) {
 			return true, nil
 		}
 	}
-	// Added or untracked, and not ignored.
-	ign, err := r.ignoreRules(root)
-	if err != nil {
-		return false, err
-	}
-	var index map[string]bool // lazily: paths in the index
+	// Added or untracked.
 	top := r.disk(root)
-	err = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == top && errors.Is(err, fs.ErrNotExist) {
 				return filepath.SkipDir
@@ -410,10 +400,8 @@ func (r *repo) dirty(tree *object.Tree, root string) (bool, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		elems := strings.Split(rel, "/")
 		if d.IsDir() {
 			if p == top {
-				ign = append(ign, readIgnoreFile(p, elems, root)...)
 				return nil
 			}
 			if d.Name() == git.GitDirName {
@@ -422,36 +410,20 @@ func (r *repo) dirty(tree *object.Tree, root string) (bool, error) {
 			if _, err := os.Lstat(filepath.Join(p, git.GitDirName)); err == nil {
 				return filepath.SkipDir // a submodule or nested repository
 			}
-			if gitignore.NewMatcher(ign).Match(elems, true) {
-				return filepath.SkipDir
-			}
-			ign = append(ign, readIgnoreFile(p, elems, rel)...)
 			return nil
 		}
 		if !strings.HasSuffix(d.Name(), ".cue") || !(d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0) {
 			return nil
 		}
+		if strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_") {
+			return nil // the CUE loader skips these too
+		}
 		if _, ok := head[rel]; ok {
 			return nil
 		}
-		if !gitignore.NewMatcher(ign).Match(elems, false) {
-			return errDirty
-		}
-		// Ignored, but it may have been added all the same.
-		if index == nil {
-			index = map[string]bool{}
-			idx, err := r.repo.Storer.Index()
-			if err != nil {
-				return fmt.Errorf("gitsrc: reading the index of %s: %w", r.path, err)
-			}
-			for _, e := range idx.Entries {
-				index[e.Name] = true
-			}
-		}
-		if index[rel] {
-			return errDirty
-		}
-		return nil
+		// Untracked, ignored or not: the compile reads it, so the output
+		// does not come from HEAD alone.
+		return errDirty
 	})
 	if errors.Is(err, errDirty) {
 		return true, nil
@@ -488,76 +460,4 @@ func sameAsDisk(p string, e object.TreeEntry) (bool, error) {
 		return false, nil // a file became a link, a folder, or the reverse
 	}
 	return plumbing.ComputeHash(plumbing.BlobObject, data) == e.Hash, nil
-}
-
-// ignoreRules returns the ignore patterns that apply under root, lowest
-// priority first: the system and global excludes files,
-// .git/info/exclude, and the .gitignore files of the folders above root.
-// The walk adds those of root and the folders below it.
-func (r *repo) ignoreRules(root string) ([]gitignore.Pattern, error) {
-	rootFS := osfs.New("/")
-	ps, _ := gitignore.LoadSystemPatterns(rootFS)
-	global, _ := gitignore.LoadGlobalPatterns(rootFS)
-	if global == nil {
-		// git's default when core.excludesFile is not set.
-		cfg := os.Getenv("XDG_CONFIG_HOME")
-		if cfg == "" {
-			if home, err := os.UserHomeDir(); err == nil {
-				cfg = filepath.Join(home, ".config")
-			}
-		}
-		if cfg != "" {
-			global = readPatterns(filepath.Join(cfg, "git", "ignore"), nil)
-		}
-	}
-	ps = append(ps, global...)
-	if st, ok := r.repo.Storer.(*filesystem.Storage); ok {
-		if f, err := st.Filesystem().Open("info/exclude"); err == nil {
-			ps = append(ps, parsePatterns(f, nil)...)
-			f.Close()
-		}
-	}
-	if root == "." {
-		return ps, nil
-	}
-	elems := strings.Split(root, "/")
-	for i := range elems {
-		dir := path.Join(elems[:i]...)
-		ps = append(ps, readPatterns(r.disk(path.Join(dir, ".gitignore")), elems[:i])...)
-	}
-	return ps, nil
-}
-
-// readIgnoreFile reads the .gitignore of the folder p, whose slash path
-// relative to the work tree is rel and elements are elems.
-func readIgnoreFile(p string, elems []string, rel string) []gitignore.Pattern {
-	if rel == "." {
-		elems = nil
-	}
-	return readPatterns(filepath.Join(p, ".gitignore"), elems)
-}
-
-// readPatterns reads an ignore file, if there is one, whose patterns apply
-// below the folder domain.
-func readPatterns(file string, domain []string) []gitignore.Pattern {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	return parsePatterns(f, domain)
-}
-
-// parsePatterns parses the lines of an ignore file.
-func parsePatterns(rd io.Reader, domain []string) []gitignore.Pattern {
-	var ps []gitignore.Pattern
-	sc := bufio.NewScanner(rd)
-	for sc.Scan() {
-		line := string(bytes.TrimSuffix(sc.Bytes(), []byte("\r")))
-		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
-			continue
-		}
-		ps = append(ps, gitignore.ParsePattern(line, domain))
-	}
-	return ps
 }

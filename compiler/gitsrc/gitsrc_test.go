@@ -395,9 +395,9 @@ func TestHead(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, true},
-		{"ignored spec", func() { r.write("ignored.cue", "package x\n") }, false},
-		{"ignored folder", func() { r.write("build/gen.cue", "package x\n") }, false},
-		{"ignored by a nested .gitignore", func() { r.write("sub/local-me.cue", "package sub\n") }, false},
+		{"ignored spec", func() { r.write("ignored.cue", "package x\n") }, true},                          // the loader reads ignored files too
+		{"ignored folder", func() { r.write("build/gen.cue", "package x\n") }, true},                      // the loader reads ignored files too
+		{"ignored by a nested .gitignore", func() { r.write("sub/local-me.cue", "package sub\n") }, true}, // the loader reads ignored files too
 		{"not ignored outside the nested .gitignore's folder", func() { r.write("local-me.cue", "package x\n") }, true},
 		{"globally ignored", func() {
 			if err := os.MkdirAll(filepath.Join(home, ".config", "git"), 0o755); err != nil {
@@ -407,11 +407,11 @@ func TestHead(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.write("x.mine.cue", "package x\n")
-		}, false},
+		}, true}, // the loader reads ignored files too
 		{"excluded by info/exclude", func() {
 			r.write(".git/info/exclude", "scratch.cue\n")
 			r.write("scratch.cue", "package x\n")
-		}, false},
+		}, true}, // the loader reads ignored files too
 		{"non-spec change", func() { r.write("README.md", "changed\n"); r.write("notes.txt", "x\n") }, false},
 		{"ignored but added", func() {
 			r.write("ignored.cue", "package x\n")
@@ -443,8 +443,8 @@ func TestHeadSubfolderModule(t *testing.T) {
 	r.write("other/x.cue", "package changed\n")
 	r.write("other/y.cue", "package other\n")
 	assertHead(t, dir, false) // outside the module
-	r.write("specs/proj/b.tmp.cue", "package proj\n")
-	assertHead(t, dir, false) // ignored by the root .gitignore
+	r.write("specs/proj/_b.cue", "package proj\n")
+	assertHead(t, dir, false) // the CUE loader skips names starting with "_"
 	r.write("specs/proj/b.cue", "package proj\n")
 	assertHead(t, dir, true)
 }
