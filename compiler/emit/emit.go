@@ -108,11 +108,15 @@ func Names(files map[string][]byte) []string {
 // IsOutput reports whether dir is missing, empty or holds only output Cairn
 // wrote (every file starts with Header): only such a folder may be replaced.
 func IsOutput(dir string) (bool, error) {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return true, nil
 	}
+	if err == nil && !fi.IsDir() {
+		return false, fmt.Errorf("%s is a file, not a folder", dir)
+	}
 	ours := true
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
+// ErrNoModule is wrapped by Read's error when the commit holds no CUE
+// module at or above the folder asked for.
+var ErrNoModule = errors.New("no CUE module in this commit")
+
 // ModuleFile marks the root of a CUE module, relative to that root.
 const ModuleFile = "cue.mod/module.cue"
 
@@ -258,7 +262,7 @@ func (r *repo) read(rev, sub string) (*Tree, error) {
 		}
 	}
 	if root == "" {
-		return nil, fmt.Errorf("gitsrc: no %s at or above %q in commit %s (revision %q)", ModuleFile, sub, c.Hash, rev)
+		return nil, fmt.Errorf("gitsrc: no %s at or above %q in commit %s (revision %q): %w", ModuleFile, sub, c.Hash, rev, ErrNoModule)
 	}
 	mt := tree
 	if root != "." {

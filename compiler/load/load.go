@@ -458,6 +458,8 @@ func hint(path string) string {
 	switch {
 	case strings.HasSuffix(path, ".compute.nodes"):
 		return ` (compute.kind "single" runs one pod; use kind "mpi" for several nodes)`
+	case path == "project.policy.allowSpot":
+		return " (policy.requireSpot needs allowSpot: spot cannot be both required and forbidden)"
 	}
 	return ""
 }

@@ -101,6 +101,16 @@ func report(w io.Writer, err error) int {
 	return ExitFailure
 }
 
+// exitCodeOf returns the exit code for an error that is not a diagnostic
+// list or a usage error.
+func exitCodeOf(err error) int {
+	var ie internalError
+	if errors.As(err, &ie) {
+		return ExitInternal
+	}
+	return ExitFailure
+}
+
 // isCobraUsage recognises the usage errors cobra itself returns.
 func isCobraUsage(err error) bool {
 	msg := err.Error()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -28,6 +29,11 @@ type specFlags struct {
 
 func (f *specFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.rev, "rev", "", "read the specs at this git commit, branch or tag, without a checkout (works in bare and shallow clones)")
+	f.addCommon(cmd)
+}
+
+// addCommon adds the flags other than --rev.
+func (f *specFlags) addCommon(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noGit, "no-git", false, "do not record the work tree's git commit on the output")
 	addFormatFlag(cmd, &f.format)
 }
@@ -66,11 +72,14 @@ type estimate struct {
 func estimateOf(p compiler.Pipeline) *estimate {
 	e := &estimate{GPUHoursPerRun: p.GPUHoursPerRun, RunsPerMonth: p.RunsPerMonth}
 	if p.Priced {
-		run, month := p.CostPerRun, p.CostPerMonth
+		run, month := cents(p.CostPerRun), cents(p.CostPerMonth)
 		e.CostPerRun, e.CostPerMonth = &run, &month
 	}
 	return e
 }
+
+// cents rounds an amount in USD to the cent.
+func cents(x float64) float64 { return math.Round(x*100) / 100 }
 
 func newReport(res *compiler.Result) *specReport {
 	r := &specReport{OK: true, Errors: []jsonDiag{}, Warnings: []jsonDiag{}, Pipelines: []pipelineReport{}}
@@ -114,10 +123,22 @@ func compileChecked(cmd *cobra.Command, src source, format string) (*compiler.Re
 		printFailure(cmd, format, errs, warns)
 		return nil, silentError{ExitFailure}
 	}
-	if err == nil && format != formatJSON {
+	if err != nil {
+		var u usageError
+		if format == formatJSON && !errors.As(err, &u) {
+			r := newReport(nil)
+			r.OK = false
+			r.Errors = []jsonDiag{{Severity: "error", Message: err.Error()}}
+			writeJSON(cmd.OutOrStdout(), r)
+			fmt.Fprintf(cmd.ErrOrStderr(), "cairn: %v\n", err)
+			return nil, silentError{exitCodeOf(err)}
+		}
+		return nil, err
+	}
+	if format != formatJSON {
 		writeDiags(cmd.ErrOrStderr(), format, nil, res.Warnings)
 	}
-	return res, err
+	return res, nil
 }
 
 // printFailure prints errors (and warnings) in the chosen format.

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"cairn.dev/cairn/compiler/gitsrc"
 	"cairn.dev/cairn/compiler/plan"
 )
 
@@ -31,6 +36,9 @@ like git diff); 1 when a revision does not compile.`,
 		Args: rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "" {
+				if output != formatText && output != formatJSON {
+					return usageError{fmt.Errorf("diff: -o %q: want text or json", output), cmd.CommandPath()}
+				}
 				flags.format = output
 			}
 			if err := checkFormat(cmd, flags.format); err != nil {
@@ -39,9 +47,15 @@ like git diff); 1 when a revision does not compile.`,
 			if _, err := dirArg([]string{dir}); err != nil {
 				return err
 			}
-			base, err := compileChecked(cmd, source{dir: dir, rev: args[0]}, flags.format)
-			if err != nil {
-				return err
+			baseFiles := map[string][]byte{}
+			if _, err := gitsrc.Read(dir, args[0]); errors.Is(err, gitsrc.ErrNoModule) {
+				// The change that first adds the specs: everything is new.
+			} else {
+				base, err := compileChecked(cmd, source{dir: dir, rev: args[0]}, flags.format)
+				if err != nil {
+					return err
+				}
+				baseFiles = base.Files
 			}
 			head := source{dir: dir, noGit: flags.noGit}
 			if len(args) == 2 {
@@ -51,7 +65,7 @@ like git diff); 1 when a revision does not compile.`,
 			if err != nil {
 				return err
 			}
-			p, err := plan.Diff(base.Files, headRes.Files)
+			p, err := plan.Diff(baseFiles, headRes.Files)
 			if err != nil {
 				return internalError{err}
 			}
@@ -60,6 +74,21 @@ like git diff); 1 when a revision does not compile.`,
 			case formatJSON:
 				if err := p.JSON(w); err != nil {
 					return err
+				}
+			case formatGitHub:
+				var b strings.Builder
+				if err := p.Text(&b, false); err != nil {
+					return err
+				}
+				io.WriteString(w, b.String())
+				// The summary, after the last blank line, as notices on
+				// the run's page.
+				text := strings.TrimRight(b.String(), "\n")
+				if i := strings.LastIndex(text, "\n\n"); i >= 0 {
+					text = text[i+2:]
+				}
+				for _, line := range strings.Split(text, "\n") {
+					fmt.Fprintf(w, "::notice title=cairn diff::%s\n", ghData(line))
 				}
 			default:
 				color := !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(w)
@@ -77,8 +106,7 @@ like git diff); 1 when a revision does not compile.`,
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when anything changed")
 	cmd.Flags().BoolVar(&noColor, "no-color", false, "never colour the output (also NO_COLOR)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format, as --format: text or json")
-	flags.add(cmd)
-	cmd.Flags().MarkHidden("rev")
+	flags.addCommon(cmd)
 	return cmd
 }
 
