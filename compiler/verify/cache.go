@@ -7,13 +7,41 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // cacheVersion changes whenever the checks change, so that results cached
-// by another version of the checks are never reused.
-const cacheVersion = "cairn-verify-1 argo v3.7.18 mpi-operator v0.8.0"
+// by another version of the checks are never reused. The key also holds
+// the binary's build information (see checksVersion).
+const cacheVersion = "cairn-verify-1"
+
+// checksVersion names the checks: cacheVersion, the build's main module
+// version and VCS revision when known, and the versions of the modules
+// whose code runs the checks.
+var checksVersion = sync.OnceValue(func() string {
+	parts := []string{cacheVersion}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return cacheVersion
+	}
+	parts = append(parts, info.Main.Path+"@"+info.Main.Version)
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+			parts = append(parts, s.Key+"="+s.Value)
+		}
+	}
+	for _, d := range info.Deps {
+		switch d.Path {
+		case "github.com/argoproj/argo-workflows/v3", "github.com/kubeflow/mpi-operator",
+			"k8s.io/kube-openapi", "k8s.io/apimachinery", "k8s.io/api":
+			parts = append(parts, d.Path+"@"+d.Version)
+		}
+	}
+	return strings.Join(parts, " ")
+})
 
 // FilesCached is Files with a content-addressed cache in dir: the objects
 // of each namespace folder are checked together (references between
@@ -39,7 +67,7 @@ func FilesCached(files map[string][]byte, dir string) []Problem {
 	for ns, names := range groups {
 		sort.Strings(names)
 		h := sha256.New()
-		h.Write([]byte(cacheVersion))
+		h.Write([]byte(checksVersion()))
 		for _, n := range names {
 			data := files[n]
 			writeField(h, n)

@@ -13,6 +13,7 @@ import (
 // and checks that vet's output checks report it at the pipeline's place in
 // the specs, naming the object, the field and the check.
 func TestCheckOutputPlacesProblemsAtThePipeline(t *testing.T) {
+	t.Setenv("CAIRN_CACHE_DIR", "off")
 	res, err := compiler.Compile(compiler.Options{Dir: "../../../examples/bert-pretrain"})
 	if err != nil {
 		t.Fatal(err)
@@ -32,8 +33,14 @@ func TestCheckOutputPlacesProblemsAtThePipeline(t *testing.T) {
 		t.Fatal("checkOutput found nothing wrong with an unparsable success condition")
 	}
 	d := probs[0]
-	if d.Pos.File != "bert.cue" || d.Pos.Line == 0 {
-		t.Errorf("problem at %v, want the pipeline's place in bert.cue", d.Pos)
+	// The condition is lowered from the MPI training compute: the problem
+	// is placed where bert.cue writes train.compute.
+	want := res.Locate("nlp-research", "bert-pretrain", "train", "compute")
+	if d.Pos.File != "bert.cue" || d.Pos.Line == 0 || d.Pos != want {
+		t.Errorf("problem at %v, want %v, where bert.cue writes train.compute", d.Pos, want)
+	}
+	if pl := res.Locate("nlp-research", "bert-pretrain"); d.Pos == pl {
+		t.Errorf("problem at the pipeline (%v), want the training compute", pl)
 	}
 	for _, want := range []string{"WorkflowTemplate nlp-research/bert-pretrain", file, "successCondition", "[condition]"} {
 		if !strings.Contains(d.Msg, want) {
@@ -55,4 +62,30 @@ func TestGitHubLine(t *testing.T) {
 
 func diagAt(file string, line, col int, path, msg string) diag.Diagnostic {
 	return diag.Diagnostic{Pos: diag.Pos{File: file, Line: line, Col: col}, Path: path, Msg: msg}
+}
+
+// TestVetRunsOutputChecks runs `cairn vet` end to end on an example whose
+// compiled output is broken after the compile: vet must fail with the
+// output problem, and pass without the breakage.
+func TestVetRunsOutputChecks(t *testing.T) {
+	t.Setenv("CAIRN_CACHE_DIR", "off")
+	dir := "../../../examples/bert-pretrain"
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"vet", dir, "--no-git"}, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("cairn vet %s = exit %d, want 0; stderr:\n%s", dir, code, &stderr)
+	}
+	testHookCompiled = func(res *compiler.Result) {
+		for name, data := range res.Files {
+			res.Files[name] = bytes.Replace(data, []byte("status.replicaStatuses.Launcher.failed > 0"), []byte("status.replicaStatuses.Launcher.failed > 0,status.x == y"), 1)
+		}
+	}
+	defer func() { testHookCompiled = nil }()
+	stdout.Reset()
+	stderr.Reset()
+	if code := Run([]string{"vet", dir, "--no-git"}, &stdout, &stderr); code != ExitFailure {
+		t.Fatalf("cairn vet with a comma in a failure condition = exit %d, want 1; stdout:\n%s", code, &stdout)
+	}
+	if !strings.Contains(stderr.String(), "failureCondition") || !strings.Contains(stderr.String(), "[condition]") {
+		t.Errorf("cairn vet stderr = %q, want the failure condition problem", &stderr)
+	}
 }

@@ -8,14 +8,18 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"cairn.dev/cairn/compiler"
 	"cairn.dev/cairn/compiler/diag"
 	"cairn.dev/cairn/compiler/emit"
 	"cairn.dev/cairn/compiler/load"
+	"cairn.dev/cairn/compiler/lower/argo"
 	"cairn.dev/cairn/compiler/plan"
 	"cairn.dev/cairn/compiler/verify"
 )
@@ -112,6 +116,9 @@ func writeEstimates(w io.Writer, res *compiler.Result) {
 // output problem is printed in the chosen format and returned as exit 1.
 func compileChecked(cmd *cobra.Command, src source, format string) (*compiler.Result, error) {
 	res, err := src.compile()
+	if err == nil && testHookCompiled != nil {
+		testHookCompiled(res)
+	}
 	if err == nil {
 		if probs := checkOutput(res); len(probs) > 0 {
 			err = probs
@@ -140,6 +147,10 @@ func compileChecked(cmd *cobra.Command, src source, format string) (*compiler.Re
 	}
 	return res, nil
 }
+
+// testHookCompiled, set by tests only, sees each compiled set before the
+// output checks run.
+var testHookCompiled func(*compiler.Result)
 
 // printFailure prints errors (and warnings) in the chosen format.
 func printFailure(cmd *cobra.Command, format string, errs, warns diag.List) {
@@ -301,9 +312,11 @@ every problem with its file:line:col and CUE path. It writes nothing.`,
 
 // checkOutput runs the output checks (Argo's validator, conditions,
 // MPIJob validation, schemas) over a compiled set. Each problem is placed
-// at the pipeline it was compiled from.
+// where the specs wrote the step or setting the offending field came from,
+// or at its pipeline.
 func checkOutput(res *compiler.Result) diag.List {
 	var l diag.List
+	templates := map[string][]string{} // file -> template names, parsed once
 	for _, p := range verify.FilesCached(res.Files, verifyCacheDir()) {
 		ns, pipeline := splitPipeline(p.File)
 		msg := fmt.Sprintf("compiled %s (%s)", p.Object, p.File)
@@ -311,13 +324,76 @@ func checkOutput(res *compiler.Result) diag.List {
 			msg += ", field " + p.Field
 		}
 		msg += ": " + p.Msg + " [" + p.Check + "]"
+		if _, ok := templates[p.File]; !ok {
+			templates[p.File] = templateNames(res.Files[p.File])
+		}
 		l = append(l, diag.Diagnostic{
-			Pos:  res.Locate(ns, pipeline),
+			Pos:  res.Locate(ns, pipeline, specPath(p, templates[p.File])...),
 			Path: load.FormatPath([]string{load.ProjectField, "pipelines", pipeline}),
 			Msg:  msg,
 		})
 	}
 	return l.Sorted()
+}
+
+// templateIndex matches the index of a template in a field path.
+var templateIndex = regexp.MustCompile(`^spec\.templates\[([0-9]+)\]`)
+
+// specPath returns the path, under the pipeline, of the spec setting that
+// a compiled field comes from: the step a template was lowered from, the
+// schedule of a CronWorkflow, the labels; empty when unknown.
+func specPath(p verify.Problem, templates []string) []any {
+	switch {
+	case strings.HasPrefix(p.Field, "metadata.labels"):
+		return []any{"labels"}
+	case strings.HasPrefix(p.Object, "CronWorkflow "):
+		return []any{"schedule"}
+	}
+	m := templateIndex.FindStringSubmatch(p.Field)
+	if m == nil {
+		return nil
+	}
+	i, _ := strconv.Atoi(m[1])
+	if i >= len(templates) {
+		return nil
+	}
+	switch name := templates[i]; {
+	case name == argo.TaskTrain && strings.Contains(p.Field, ".resource."):
+		return []any{"train", "compute"}
+	case name == argo.TaskTrain:
+		return []any{"train"}
+	case name == argo.TaskEvaluate:
+		return []any{"evaluate"}
+	case name == argo.TaskGate:
+		return []any{"evaluate", "gates"}
+	case name == argo.TaskPack:
+		return []any{"model"}
+	case strings.HasPrefix(name, "feature-"):
+		return []any{"features", strings.TrimPrefix(name, "feature-")}
+	case strings.HasPrefix(name, "validate-"):
+		return []any{"data", strings.TrimPrefix(name, "validate-")}
+	}
+	return nil
+}
+
+// templateNames returns the names of a compiled WorkflowTemplate's
+// templates, in order.
+func templateNames(data []byte) []string {
+	var obj struct {
+		Spec struct {
+			Templates []struct {
+				Name string `json:"name"`
+			} `json:"templates"`
+		} `json:"spec"`
+	}
+	if yaml.Unmarshal(data, &obj) != nil {
+		return nil
+	}
+	var names []string
+	for _, t := range obj.Spec.Templates {
+		names = append(names, t.Name)
+	}
+	return names
 }
 
 // verifyCacheDir is where the results of the output checks are cached by
