@@ -149,6 +149,7 @@ Exit codes: 0 success, 1 a mistake in the specs or a failed check,
 		newCompileCmd(a),
 		newVetCmd(a),
 		newDiffCmd(a),
+		newModelCmd(a),
 		newSchemaCmd(a),
 		newVersionCmd(a),
 	)
