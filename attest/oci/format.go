@@ -38,6 +38,9 @@ const (
 	// AnnotationFilepath on a layer holds the file's path in the model
 	// folder: relative, with forward slashes.
 	AnnotationFilepath = "org.cncf.model.filepath"
+	// AnnotationTitle on a layer holds the same path, for generic OCI
+	// tools (oras pull writes each layer to the file its title names).
+	AnnotationTitle = "org.opencontainers.image.title"
 	// AnnotationCreated on the manifest holds the creation time (RFC 3339),
 	// present only when SOURCE_DATE_EPOCH is set.
 	AnnotationCreated = "org.opencontainers.image.created"
@@ -290,7 +293,7 @@ func modelManifest(files []File, opts *PushOptions, created time.Time) (config, 
 			MediaType:   f.MediaType,
 			Digest:      f.Digest.String(),
 			Size:        f.Size,
-			Annotations: map[string]string{AnnotationFilepath: f.Path},
+			Annotations: map[string]string{AnnotationFilepath: f.Path, AnnotationTitle: f.Path},
 		}
 	}
 	config, err = marshal(cfg)

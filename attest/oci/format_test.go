@@ -152,13 +152,13 @@ func TestManifestGolden(t *testing.T) {
 	}
 	want := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cncf.model.manifest.v1+json",` +
 		`"config":{"mediaType":"application/vnd.cncf.model.config.v1+json","digest":"sha256:aa662ec9408dafe5c587a347426927fc2ed8021d5d615592446a1c790929cce4","size":263},` +
-		`"layers":[{"mediaType":"application/vnd.cncf.model.doc.v1.raw","digest":"sha256:` + strings.Repeat("c", 64) + `","size":3,"annotations":{"org.cncf.model.filepath":"README.md"}},` +
-		`{"mediaType":"application/vnd.cncf.model.weight.v1.raw","digest":"sha256:` + strings.Repeat("d", 64) + `","size":7,"annotations":{"org.cncf.model.filepath":"model.safetensors"}}]}`
+		`"layers":[{"mediaType":"application/vnd.cncf.model.doc.v1.raw","digest":"sha256:` + strings.Repeat("c", 64) + `","size":3,"annotations":{"org.cncf.model.filepath":"README.md","org.opencontainers.image.title":"README.md"}},` +
+		`{"mediaType":"application/vnd.cncf.model.weight.v1.raw","digest":"sha256:` + strings.Repeat("d", 64) + `","size":7,"annotations":{"org.cncf.model.filepath":"model.safetensors","org.opencontainers.image.title":"model.safetensors"}}]}`
 	if string(manifest) != want {
 		t.Errorf("manifest = %s, want %s", manifest, want)
 	}
 	h2, _, _ := v1.SHA256(strings.NewReader(string(manifest)))
-	if got, want := h2.String(), "sha256:3fb5da7ef3216070a7bcc79b1cd5c8952f8b6bfb348789c32901480ccf1e5c38"; got != want {
+	if got, want := h2.String(), "sha256:755209f411f680c588217c1284fa058b3dbe8701a10f1902fd4f583a658e3f4e"; got != want {
 		t.Errorf("manifest digest = %s, want %s", got, want)
 	}
 }
