@@ -9,45 +9,8 @@ import (
 	argotmpl "github.com/argoproj/argo-workflows/v3/util/template"
 
 	"cairn.dev/cairn/compiler/lower"
+	"cairn.dev/cairn/compiler/lower/lowertest"
 )
-
-// kubeExpand applies Kubernetes' $(VAR) expansion of container command,
-// args and env values, as documented for the Container API: $(VAR) is
-// replaced by a defined variable and left as written otherwise, "$$"
-// becomes "$", and any other "$" is kept with the byte after it.
-func kubeExpand(s string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			j := strings.IndexByte(s[i+2:], ')')
-			if j < 0 {
-				b.WriteString("$(")
-				i++
-				continue
-			}
-			name := s[i+2 : i+2+j]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + j
-		default:
-			b.WriteByte('$')
-			b.WriteByte(s[i+1])
-			i++
-		}
-	}
-	return b.String()
-}
 
 // argoPasses runs Argo's own template substitution n times, as its
 // controller does for globals and then for inputs.
@@ -96,7 +59,7 @@ func TestEscaperKeepsUserStrings(t *testing.T) {
 		if afterArgo != got {
 			t.Errorf("Argo changed escaped %q (from %q) into %q", got, s, afterArgo)
 		}
-		if k, want := kubeExpand(afterArgo, vars), kubeExpand(s, vars); k != want {
+		if k, want := lowertest.KubeExpand(afterArgo, vars), lowertest.KubeExpand(s, vars); k != want {
 			t.Errorf("Kubernetes gives %q for escaped %q, want %q as for the user's %q", k, got, want, s)
 		}
 	}
@@ -115,7 +78,7 @@ func TestJSONTextSurvivesArgoAndKubernetes(t *testing.T) {
 	if strings.Contains(text, "{{") || strings.Contains(text, "$") {
 		t.Fatalf("JSONArg = %q, holds {{ or $", text)
 	}
-	after := kubeExpand(argoPasses(t, text, 3), map[string]string{"HOME": "/root"})
+	after := lowertest.KubeExpand(argoPasses(t, text, 3), map[string]string{"HOME": "/root"})
 	var got, want any
 	if err := json.Unmarshal([]byte(after), &got); err != nil {
 		t.Fatalf("decoding %q: %v", after, err)

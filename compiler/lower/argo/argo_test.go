@@ -19,6 +19,7 @@ import (
 	"cairn.dev/cairn/compiler/ir"
 	"cairn.dev/cairn/compiler/lower"
 	"cairn.dev/cairn/compiler/lower/argo"
+	"cairn.dev/cairn/compiler/lower/lowertest"
 )
 
 const (
@@ -716,44 +717,6 @@ func substitute(t *testing.T, tm *wfv1.Template) *wfv1.Template {
 	return &out
 }
 
-// kubeExpand expands $(VAR) references as Kubernetes does in a container's
-// command, args and env values (third_party/forked/golang/expansion):
-// "$$" is "$", $(NAME) is the variable or, undefined, stays as written, an
-// unclosed "$(" and any other "$" stay.
-func kubeExpand(s string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			j := strings.IndexByte(s[i+2:], ')')
-			if j < 0 {
-				b.WriteString("$(")
-				i++
-				continue
-			}
-			name := s[i+2 : i+2+j]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + j
-		default:
-			b.WriteByte('$')
-			b.WriteByte(s[i+1])
-			i++
-		}
-	}
-	return b.String()
-}
-
 // run returns what the program of a container gets: its command and
 // environment after Kubernetes' expansion (each env value sees the
 // variables defined before it).
@@ -761,15 +724,15 @@ func run(c corev1.Container) ([]string, map[string]string) {
 	vars := map[string]string{}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			vars[e.Name] = kubeExpand(e.Value, vars)
+			vars[e.Name] = lowertest.KubeExpand(e.Value, vars)
 		}
 	}
 	var cmd []string
 	for _, a := range c.Command {
-		cmd = append(cmd, kubeExpand(a, vars))
+		cmd = append(cmd, lowertest.KubeExpand(a, vars))
 	}
 	for _, a := range c.Args {
-		cmd = append(cmd, kubeExpand(a, vars))
+		cmd = append(cmd, lowertest.KubeExpand(a, vars))
 	}
 	return cmd, vars
 }
@@ -794,7 +757,7 @@ func TestArgoSubstitution(t *testing.T) {
 		c := substitute(t, tmpl(t, wt, tc.task)).Container
 		cmd, env := run(*c)
 		// What Kubernetes would give for the user's own strings.
-		want := func(s string) string { return kubeExpand(s, env) }
+		want := func(s string) string { return lowertest.KubeExpand(s, env) }
 		for i, a := range tc.command {
 			if i >= len(cmd) || cmd[i] != want(a) {
 				t.Errorf("%s: after Argo and Kubernetes, command = %q, want %q", tc.task, cmd, tc.command)
@@ -853,7 +816,7 @@ func TestArgoSubstitution(t *testing.T) {
 	n := len(pl.Train.Command)
 	var wantCmd []string
 	for _, a := range pl.Train.Command {
-		wantCmd = append(wantCmd, kubeExpand(a, lenv))
+		wantCmd = append(wantCmd, lowertest.KubeExpand(a, lenv))
 	}
 	if len(lcmd) < n || !reflect.DeepEqual(lcmd[len(lcmd)-n:], wantCmd) {
 		t.Errorf("MPI launcher after Argo and Kubernetes: command = %q, want it to end with %q", lcmd, wantCmd)
