@@ -11,16 +11,14 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 
 	"cairn.dev/cairn/compiler/check"
 	"cairn.dev/cairn/compiler/diag"
 	"cairn.dev/cairn/compiler/emit"
+	"cairn.dev/cairn/compiler/internal/par"
 	"cairn.dev/cairn/compiler/ir"
 	"cairn.dev/cairn/compiler/load"
 	"cairn.dev/cairn/compiler/lower"
@@ -149,24 +147,11 @@ func Compile(opts Options) (*Result, error) {
 		err   error
 	}
 	results := make([]result, len(jobs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(jobs) {
-					return
-				}
-				files := map[string][]byte{}
-				pr, err := compilePipeline(jobs[i].p, jobs[i].pl, opts, files)
-				results[i] = result{pr, files, err}
-			}
-		}()
-	}
-	wg.Wait()
+	par.Each(len(jobs), par.None, func(_ struct{}, i int) {
+		files := map[string][]byte{}
+		pr, err := compilePipeline(jobs[i].p, jobs[i].pl, opts, files)
+		results[i] = result{pr, files, err}
+	})
 	for _, r := range results {
 		if r.err != nil {
 			return nil, r.err

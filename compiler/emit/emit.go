@@ -27,24 +27,52 @@ const Kustomization = "kustomization.yaml"
 // YAML renders an object with sorted keys, without null values, empty
 // objects, status or creation time, after the header.
 func YAML(obj any) ([]byte, error) {
-	data, err := json.Marshal(obj)
+	n, size, err := pruned(obj)
 	if err != nil {
 		return nil, err
 	}
-	n, err := parseJSON(data)
-	if err != nil {
-		return nil, err
-	}
-	if n.kind != 'o' {
-		return nil, fmt.Errorf("emit: %T is not an object", obj)
-	}
-	n.drop("status")
-	n.prune()
 	var b bytes.Buffer
-	b.Grow(len(data) + len(Header))
+	b.Grow(size + len(Header))
 	b.WriteString(Header)
 	encodeNode(&b, n, 0, false)
 	return b.Bytes(), nil
+}
+
+// Manifest renders an object, pruned as YAML prunes it, as the indented
+// JSON (which is YAML) of an Argo resource template's manifest. JSON,
+// unlike YAML's single-quoted style, leaves escaped user strings
+// ({{='{{'}}) as Argo must read them.
+func Manifest(obj any) (string, error) {
+	n, size, err := pruned(obj)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	b.Grow(size * 2)
+	if err := encodeJSON(&b, n, ""); err != nil {
+		return "", err
+	}
+	b.WriteByte('\n')
+	return b.String(), nil
+}
+
+// pruned returns a typed object as a tree with sorted keys and no null
+// values, empty objects or status, and the size of its JSON.
+func pruned(obj any) (*node, int, error) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := parseJSON(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	if n.kind != 'o' {
+		return nil, 0, fmt.Errorf("emit: %T is not an object", obj)
+	}
+	n.drop("status")
+	n.prune()
+	return n, len(data), nil
 }
 
 // AddKustomizations adds a kustomization.yaml to every folder holding

@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -283,4 +284,56 @@ func fromData(v any) (*node, error) {
 		return &node{kind: 'l', text: string(data)}, nil
 	}
 	return nil, fmt.Errorf("emit: cannot encode %T as YAML", v)
+}
+
+// encodeJSON writes a tree as encoding/json's indented output does, two
+// spaces per level, without escaping HTML characters.
+func encodeJSON(b *bytes.Buffer, n *node, indent string) error {
+	switch n.kind {
+	case 'o', 'a':
+		open, close := byte('{'), byte('}')
+		if n.kind == 'a' {
+			open, close = '[', ']'
+		}
+		b.WriteByte(open)
+		if len(n.items) == 0 {
+			b.WriteByte(close)
+			return nil
+		}
+		inner := indent + "  "
+		for i, v := range n.items {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+			b.WriteString(inner)
+			if n.kind == 'o' {
+				if err := encodeJSONString(b, n.keys[i]); err != nil {
+					return err
+				}
+				b.WriteString(": ")
+			}
+			if err := encodeJSON(b, v, inner); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('\n')
+		b.WriteString(indent)
+		b.WriteByte(close)
+		return nil
+	case 's':
+		return encodeJSONString(b, n.text)
+	}
+	b.WriteString(n.text)
+	return nil
+}
+
+func encodeJSONString(b *bytes.Buffer, s string) error {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return err
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
+	return nil
 }

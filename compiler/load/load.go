@@ -13,13 +13,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -31,6 +29,7 @@ import (
 	"cuelang.org/go/cue/token"
 
 	"cairn.dev/cairn/compiler/diag"
+	"cairn.dev/cairn/compiler/internal/par"
 	"cairn.dev/cairn/schemas"
 )
 
@@ -194,24 +193,10 @@ func load1(cfg Config) ([]*Instance, error) {
 		diags diag.List
 	}
 	results := make([]result, len(todo))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx := cuecontext.New()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(todo) {
-					return
-				}
-				inst, d := buildOne(ctx, root, todo[i].b, todo[i].loc)
-				results[i] = result{inst, d}
-			}
-		}()
-	}
-	wg.Wait()
+	par.Each(len(todo), func() *cue.Context { return cuecontext.New() }, func(ctx *cue.Context, i int) {
+		inst, d := buildOne(ctx, root, todo[i].b, todo[i].loc)
+		results[i] = result{inst, d}
+	})
 	var out []*Instance
 	for _, r := range results {
 		diags = append(diags, r.diags...)

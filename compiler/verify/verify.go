@@ -9,15 +9,15 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	kubeflow "github.com/kubeflow/mpi-operator/pkg/apis/kubeflow/v2beta1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"cairn.dev/cairn/compiler/internal/par"
 )
 
 // Checks, as named in Problem.Check.
@@ -92,7 +92,7 @@ func Files(files map[string][]byte) []Problem {
 	perFile := make([][]*doc, len(names))
 	var out []Problem
 	var mu sync.Mutex
-	parallel(len(names), func(i int) {
+	par.Each(len(names), par.None, func(_ struct{}, i int) {
 		ds, err := split(names[i], files[names[i]])
 		if err != nil {
 			mu.Lock()
@@ -136,7 +136,7 @@ func Files(files map[string][]byte) []Problem {
 			d.lint = append(d.lint, lintObject(set, d)...)
 		}
 	}()
-	parallel(len(docs), func(i int) { checkObject(r, set, docs[i]) })
+	par.Each(len(docs), par.None, func(_ struct{}, i int) { checkObject(r, set, docs[i]) })
 	<-lintDone
 
 	for _, d := range docs {
@@ -270,24 +270,4 @@ func checkObject(r *registry, set *templateSet, d *doc) {
 	case *kubeflow.MPIJob:
 		d.problems = append(d.problems, checkMPIJob(o, "", "")...)
 	}
-}
-
-// parallel runs f(0..n-1) over the CPUs.
-func parallel(n int, f func(int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		}()
-	}
-	wg.Wait()
 }

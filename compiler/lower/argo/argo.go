@@ -5,9 +5,8 @@
 package argo
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"cairn.dev/cairn/compiler/emit"
 	"cairn.dev/cairn/compiler/ir"
 	"cairn.dev/cairn/compiler/lower"
 	"cairn.dev/cairn/compiler/lower/mpijob"
@@ -146,7 +146,7 @@ func depends(names []string) string {
 			uniq = append(uniq, n)
 		}
 	}
-	sortStrings(uniq)
+	sort.Strings(uniq)
 	return strings.Join(uniq, " && ")
 }
 
@@ -295,7 +295,7 @@ func (b *builder) train() error {
 		if err != nil {
 			return err
 		}
-		manifest, err := Manifest(job)
+		manifest, err := emit.Manifest(job)
 		if err != nil {
 			return err
 		}
@@ -352,25 +352,6 @@ func retry(c ir.Compute) *wfv1.RetryStrategy {
 		}
 	}
 	return rs
-}
-
-// Manifest renders an object as the manifest of a resource template:
-// indented JSON (which is YAML) with sorted keys, without empty status or
-// creation time. JSON, unlike YAML's single-quoted style, leaves the
-// escaped user strings ({{='{{'}}) as Argo must read them.
-func Manifest(obj any) (string, error) {
-	m, err := Prune(obj)
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(m); err != nil {
-		return "", err
-	}
-	return b.String(), nil
 }
 
 func (b *builder) evaluate() error {
