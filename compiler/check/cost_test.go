@@ -2,6 +2,7 @@ package check_test
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -229,7 +230,7 @@ func TestNamespaces(t *testing.T) {
 			continue
 		}
 		for i := range got {
-			if got[i] != tc.want[i] {
+			if !reflect.DeepEqual(got[i], tc.want[i]) {
 				t.Errorf("%s: Namespaces[%d] = %+v, want %+v", tc.name, i, got[i], tc.want[i])
 			}
 		}

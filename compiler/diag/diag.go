@@ -5,6 +5,7 @@ package diag
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -56,6 +57,7 @@ type Diagnostic struct {
 	Path     string   // CUE path of the value, e.g. project.pipelines.fraud.train
 	Msg      string   // what is wrong, lower case
 	Severity Severity // Error (the zero value) or Warning
+	Also     []Pos    // other places the user wrote the value, if any
 }
 
 // Error returns "file:line:col: path: msg", without the severity (List's
@@ -71,7 +73,23 @@ func (d Diagnostic) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(d.Msg)
+	if len(d.Also) > 0 {
+		b.WriteString(" (also set at ")
+		for i, p := range d.Also {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(p.String())
+		}
+		b.WriteString(")")
+	}
 	return b.String()
+}
+
+// same reports whether two diagnostics say the same thing at the same
+// place.
+func same(a, b Diagnostic) bool {
+	return a.Pos == b.Pos && a.Path == b.Path && a.Msg == b.Msg && a.Severity == b.Severity && slices.Equal(a.Also, b.Also)
 }
 
 // List is a set of diagnostics, errors and warnings; as an error it
@@ -126,7 +144,7 @@ func (l List) Sorted() List {
 	s.Sort()
 	out := s[:0]
 	for i, d := range s {
-		if i > 0 && d == s[i-1] {
+		if i > 0 && same(d, s[i-1]) {
 			continue
 		}
 		out = append(out, d)

@@ -2,6 +2,7 @@ package diag_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"cairn.dev/cairn/compiler/diag"
@@ -36,7 +37,7 @@ func TestList(t *testing.T) {
 
 	all := diag.List{e2, w1, e1, w1}
 	errs, warns := all.Split()
-	if len(errs) != 2 || errs[0] != e2 || errs[1] != e1 || len(warns) != 2 || warns[0] != w1 {
+	if len(errs) != 2 || !reflect.DeepEqual(errs[0], e2) || !reflect.DeepEqual(errs[1], e1) || len(warns) != 2 || !reflect.DeepEqual(warns[0], w1) {
 		t.Errorf("Split = %v / %v, want the errors and the warnings in order", errs, warns)
 	}
 	err := all.Err()
@@ -57,7 +58,7 @@ func TestList(t *testing.T) {
 	// A warning and an error at the same place stay apart.
 	w2 := e1
 	w2.Severity = diag.Warning
-	if got := (diag.List{w2, e1}).Sorted(); len(got) != 2 || got[0] != e1 {
+	if got := (diag.List{w2, e1}).Sorted(); len(got) != 2 || !reflect.DeepEqual(got[0], e1) {
 		t.Errorf("Sorted(warning, error at one place) = %v, want the error first, both kept", got)
 	}
 }

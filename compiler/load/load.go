@@ -78,6 +78,9 @@ func Load(cfg Config) ([]*Instance, error) {
 	if l, ok := err.(diag.List); ok {
 		for i := range l {
 			l[i].Pos = rebase(cfg.PosBase, l[i].Pos)
+			for j := range l[i].Also {
+				l[i].Also[j] = rebase(cfg.PosBase, l[i].Also[j])
+			}
 		}
 	}
 	for _, in := range insts {
@@ -412,11 +415,7 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 		}
 		if len(between) > 0 {
 			for _, e := range between {
-				var at []string
-				for _, o := range e.other {
-					at = append(at, o.String())
-				}
-				*l = append(*l, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg + " (also set at " + strings.Join(at, ", ") + ")"})
+				*l = append(*l, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg, Also: e.other})
 			}
 			continue
 		}
