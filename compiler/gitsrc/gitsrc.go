@@ -196,6 +196,10 @@ func open(dir string) (*repo, error) {
 	}
 }
 
+// IsGitDir reports whether dir is itself a git directory (a bare
+// repository or a .git folder), whose specs can only be read with Read.
+func IsGitDir(dir string) bool { return isGitDir(dir) }
+
 // isGitDir reports whether d looks like a git directory, as git itself
 // decides: a HEAD file and objects and refs folders.
 func isGitDir(d string) bool {

@@ -18,25 +18,14 @@ import (
 )
 
 func newModelCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "model",
-		Short: "Push, pull, inspect and list model artifacts in OCI registries",
-		Long: `Models are OCI artifacts in the CNCF ModelPack format: one layer per file,
+	return groupCmd("model", "Push, pull, inspect and list model artifacts in OCI registries",
+		`Models are OCI artifacts in the CNCF ModelPack format: one layer per file,
 annotated with its path (docs/artifacts.md). REF is a registry reference
 (host/repo:tag or host/repo@sha256:...), an OCI image layout (oci:PATH[:tag]),
 or a bare name:tag in the default store, the layout .cairn/oci of the current
 repository. Registry credentials come from the Docker configuration and its
 credential helpers.`,
-		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()), cmd.CommandPath()}
-			}
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(newModelPushCmd(a), newModelPullCmd(a), newModelInspectCmd(a), newModelLsCmd(a))
-	return cmd
+		newModelPushCmd(a), newModelPullCmd(a), newModelInspectCmd(a), newModelLsCmd(a))
 }
 
 // registryFlags are the flags of every command that reaches a registry.
@@ -277,38 +266,43 @@ func newModelLsCmd(a *app) *cobra.Command {
 	var rf registryFlags
 	var output string
 	cmd := &cobra.Command{
-		Use:     "ls REPO",
-		Short:   "List the tags of a model repository with their digests",
-		Example: "  cairn model ls registry.example.com/ml/fraud\n  cairn model ls fraud -o json",
-		Args:    exactArgs(1),
+		Use:   "ls [REPO]",
+		Short: "List the tags of a model repository with their digests",
+		Long: `Ls lists the tags of REPO with their digests; without REPO, every model
+in the default store (.cairn/oci of the current repository).`,
+		Example: "  cairn model ls registry.example.com/ml/fraud\n  cairn model ls fraud -o json\n  cairn model ls",
+		Args:    rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("ls: -o %q: want text or json", output), cmd.CommandPath()}
 			}
-			ref, err := parseRef(args[0])
+			refs, err := modelRefs(args)
 			if err != nil {
 				return err
 			}
-			tags, err := oci.List(context.Background(), ref, rf.options())
-			if err != nil {
-				return err
+			type row struct {
+				Model  string `json:"model"`
+				Tag    string `json:"tag"`
+				Digest string `json:"digest"`
+			}
+			rows := []row{}
+			for _, ref := range refs {
+				tags, err := oci.List(context.Background(), ref, rf.options())
+				if err != nil {
+					return err
+				}
+				for _, t := range tags {
+					rows = append(rows, row{ref.String(), t.Name, t.Digest.String()})
+				}
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
-				type row struct {
-					Tag    string `json:"tag"`
-					Digest string `json:"digest"`
-				}
-				rows := []row{}
-				for _, t := range tags {
-					rows = append(rows, row{t.Name, t.Digest.String()})
-				}
 				return writeJSON(w, rows)
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TAG\tDIGEST")
-			for _, t := range tags {
-				fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.Digest)
+			fmt.Fprintln(tw, "MODEL\tTAG\tDIGEST")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Model, r.Tag, r.Digest)
 			}
 			return tw.Flush()
 		},
@@ -316,6 +310,20 @@ func newModelLsCmd(a *app) *cobra.Command {
 	rf.add(cmd, false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// modelRefs returns the repository an argument names, or every model in
+// the default store without one.
+func modelRefs(args []string) ([]oci.Ref, error) {
+	if len(args) == 1 {
+		ref, err := parseRef(args[0])
+		return []oci.Ref{ref}, err
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return oci.LocalModels(root)
 }
 
 // bytesText writes a byte count for people.

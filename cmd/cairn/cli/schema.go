@@ -14,23 +14,12 @@ import (
 )
 
 func newSchemaCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "schema",
-		Short: "Work with Cairn's embedded CUE schemas",
-		Long: `Cairn embeds its schemas (import path "` + schemas.ImportPath + `") and
+	return groupCmd("schema", "Work with Cairn's embedded CUE schemas",
+		`Cairn embeds its schemas (import path "`+schemas.ImportPath+`") and
 overlays them whenever it loads a repository, so nothing needs vendoring.
 The subcommands write them out for editors and the plain cue CLI, and print
 the spec reference.`,
-	}
-	cmd.Args = cobra.ArbitraryArgs
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()), cmd.CommandPath()}
-		}
-		return cmd.Help()
-	}
-	cmd.AddCommand(newSchemaVendorCmd(a), newSchemaDocCmd(a))
-	return cmd
+		newSchemaVendorCmd(a), newSchemaDocCmd(a))
 }
 
 func newSchemaVendorCmd(a *app) *cobra.Command {

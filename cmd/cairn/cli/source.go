@@ -57,7 +57,7 @@ func (s source) compile() (*compiler.Result, error) {
 		}
 		return compiler.Compile(opts)
 	}
-	if isBareRepo(s.dir) {
+	if gitsrc.IsGitDir(s.dir) {
 		return nil, fmt.Errorf("%s is a bare git repository: read its specs with --rev (for example --rev HEAD)", s.dir)
 	}
 	opts := compiler.Options{Dir: s.dir, PosBase: posBase(s.dir)}
@@ -102,15 +102,4 @@ func recordedLabel(out string) *gitLabel {
 		return filepath.SkipAll
 	})
 	return label
-}
-
-// isBareRepo reports whether dir looks like a bare git repository.
-func isBareRepo(dir string) bool {
-	for _, name := range []string{"HEAD", "objects", "refs"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return false
-		}
-	}
-	_, err := os.Stat(filepath.Join(dir, "cue.mod"))
-	return err != nil
 }
