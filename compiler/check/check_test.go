@@ -1,7 +1,6 @@
 package check_test
 
 import (
-	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"cairn.dev/cairn/compiler/check"
 	"cairn.dev/cairn/compiler/diag"
 	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/ir/irtest"
 )
 
 // fakeLocator places every value in spec.cue and records what was asked.
@@ -20,87 +20,26 @@ func (f *fakeLocator) Locate(path ...any) diag.Pos {
 	return diag.Pos{File: "spec.cue", Line: 10 + len(path), Col: 3}
 }
 
-const h100 = "NVIDIA-H100-80GB-HBM3"
+const h100 = irtest.H100
 
 func project() *ir.Project {
-	return &ir.Project{
-		Name:           "payments",
-		Namespace:      "payments-ml",
-		ModelRegistry:  "registry.example.com/payments",
-		ServiceAccount: "cairn-pipeline",
-		PlatformImage:  "ghcr.io/cairn-dev/cairn:v0.1.0",
-		Storage:        ir.Storage{Root: "s3://payments-ml-artifacts/cairn"},
-		Signing:        ir.Signing{Secret: "cairn-signing-key"},
-		Cluster: ir.Cluster{
-			GPUTypeLabel: "nvidia.com/gpu.product",
-			GPUTaint:     "nvidia.com/gpu",
-			SpotSelector: map[string]string{"karpenter.sh/capacity-type": "spot"},
-		},
-		Policy: ir.Policy{
-			AllowSpot: true,
-			Prices:    ir.Prices{GPUHour: map[string]float64{}},
-			// The fraud pipeline reads a pii column.
-			PII:     ir.PII{Namespaces: []string{"payments-ml"}, Approver: "privacy@example.com"},
-			Enforce: map[string]string{},
-		},
-		Labels:    map[string]string{},
-		Pipelines: map[string]*ir.Pipeline{"fraud": pipeline("fraud")},
-	}
+	p := irtest.Project()
+	// The fraud pipeline reads a pii column.
+	p.Policy.PII = ir.PII{Namespaces: []string{"payments-ml"}, Approver: "privacy@example.com"}
+	p.Policy.Enforce = map[string]string{}
+	p.Pipelines = map[string]*ir.Pipeline{"fraud": pipeline("fraud")}
+	return p
 }
 
 func pipeline(name string) *ir.Pipeline {
+	pl := irtest.Pipeline(name)
 	minRows := int64(1000)
-	return &ir.Pipeline{
-		Name: name,
-		Data: map[string]*ir.Dataset{
-			"transactions": {
-				Name:        "transactions",
-				URI:         "s3://payments-data/transactions/2026-11",
-				Format:      "parquet",
-				DerivedFrom: []string{},
-				Columns: map[string]*ir.Column{
-					"amount":  {Type: "float"},
-					"card_id": {Type: "string", PII: true},
-				},
-				Checks: ir.DataChecks{MinRows: &minRows, Ranges: map[string]*ir.Range{}},
-			},
-		},
-		Features: map[string]*ir.FeatureStep{
-			"build-features": {
-				Name:       "build-features",
-				Image:      "registry.example.com/payments/features:1.4.2",
-				Command:    []string{"python", "-m", "features.build"},
-				Env:        map[string]string{},
-				Inputs:     []string{"transactions"},
-				Outputs:    []string{"features"},
-				Resources:  ir.Resources{CPU: "2", Memory: "8Gi"},
-				MaxRuntime: "2h",
-			},
-		},
-		Train: ir.Train{
-			Image:           "registry.example.com/payments/train:1.4.2",
-			Command:         []string{"python", "-m", "fraud.train"},
-			Env:             map[string]string{},
-			Hyperparameters: map[string]json.RawMessage{},
-			Inputs:          []string{"features"},
-			Compute: ir.Compute{
-				Kind: ir.KindSingle, Nodes: 1, CPU: "4", Memory: "16Gi",
-				MaxRuntime: "24h", Retries: 3,
-			},
-		},
-		Evaluate: &ir.Evaluate{
-			Image:      "registry.example.com/payments/train:1.4.2",
-			Command:    []string{"python", "-m", "fraud.evaluate"},
-			Env:        map[string]string{},
-			Inputs:     []string{"features"},
-			Gates:      map[string]string{"auc": ">= 0.92", "loss": "<0.3"},
-			Resources:  ir.Resources{CPU: "1", Memory: "2Gi"},
-			MaxRuntime: "2h",
-		},
-		Model:    ir.Model{Name: name, Repository: "registry.example.com/payments/" + name, Format: "xgboost"},
-		Schedule: &ir.Schedule{Cron: "0 3 * * 1", Timezone: "UTC", ConcurrencyPolicy: "Forbid"},
-		Labels:   map[string]string{},
-	}
+	d := pl.Data["transactions"]
+	d.Columns["card_id"] = &ir.Column{Type: "string", PII: true}
+	d.Checks.MinRows = &minRows
+	pl.Evaluate.Gates["loss"] = "<0.3"
+	pl.Schedule = &ir.Schedule{Cron: "0 3 * * 1", Timezone: "UTC", ConcurrencyPolicy: "Forbid"}
+	return pl
 }
 
 func gpus(pl *ir.Pipeline, kind string, nodes, perNode int) {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/ir/irtest"
 	"cairn.dev/cairn/compiler/lower"
 )
 
@@ -25,44 +26,12 @@ func cluster() ir.Cluster {
 // pipeline is a small pipeline with every field a compile fills: one
 // dataset, one feature step reading it and a training step reading both.
 func pipeline() *ir.Pipeline {
-	return &ir.Pipeline{
-		Name: "fraud",
-		Data: map[string]*ir.Dataset{
-			"transactions": {
-				Name:        "transactions",
-				URI:         "s3://payments-data/transactions/2026-11",
-				Format:      "parquet",
-				DerivedFrom: []string{},
-				Columns:     map[string]*ir.Column{},
-				Checks:      ir.DataChecks{Ranges: map[string]*ir.Range{}},
-			},
-		},
-		Features: map[string]*ir.FeatureStep{
-			"build-features": {
-				Name:       "build-features",
-				Image:      "registry.example.com/payments/features:1.4.2",
-				Command:    []string{"python", "-m", "features.build"},
-				Env:        map[string]string{},
-				Inputs:     []string{"transactions"},
-				Outputs:    []string{"features"},
-				Resources:  ir.Resources{CPU: "2", Memory: "8Gi"},
-				MaxRuntime: "2h",
-			},
-		},
-		Train: ir.Train{
-			Image:           "registry.example.com/payments/train:1.4.2",
-			Command:         []string{"python", "-m", "fraud.train"},
-			Env:             map[string]string{},
-			Hyperparameters: nil,
-			Inputs:          []string{"features", "transactions"},
-			Compute: ir.Compute{
-				Kind: ir.KindSingle, Nodes: 1, CPU: "4", Memory: "16Gi",
-				MaxRuntime: "24h", Retries: 3,
-			},
-		},
-		Model:  ir.Model{Name: "fraud", Repository: "registry.example.com/payments/fraud", Format: "xgboost"},
-		Labels: map[string]string{},
-	}
+	pl := irtest.Pipeline("fraud")
+	pl.Data["transactions"].Columns = map[string]*ir.Column{}
+	pl.Train.Hyperparameters = nil
+	pl.Train.Inputs = []string{"features", "transactions"}
+	pl.Evaluate = nil
+	return pl
 }
 
 func TestParseDuration(t *testing.T) {

@@ -17,101 +17,30 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/ir/irtest"
 	"cairn.dev/cairn/compiler/lower"
 	"cairn.dev/cairn/compiler/lower/argo"
 	"cairn.dev/cairn/compiler/lower/lowertest"
 )
 
 const (
-	gpuLabel = "nvidia.com/gpu.product"
-	gpuTaint = "nvidia.com/gpu"
-	spotKey  = "karpenter.sh/capacity-type"
-	h100     = "NVIDIA-H100-80GB-HBM3"
+	gpuLabel = irtest.GPULabel
+	gpuTaint = irtest.GPUTaint
+	spotKey  = irtest.SpotKey
+	h100     = irtest.H100
 )
 
-// project returns a project as a compile fills it from the schema's
-// defaults, without pipelines.
-func project() *ir.Project {
-	return &ir.Project{
-		Name:           "payments",
-		Namespace:      "payments-ml",
-		ModelRegistry:  "registry.example.com/payments",
-		ServiceAccount: "cairn-pipeline",
-		PlatformImage:  "ghcr.io/cairn-dev/cairn:v0.1.0",
-		Storage:        ir.Storage{Root: "s3://payments-ml-artifacts/cairn"},
-		Signing:        ir.Signing{Secret: "cairn-signing-key"},
-		Cluster: ir.Cluster{
-			GPUTypeLabel: gpuLabel,
-			GPUTaint:     gpuTaint,
-			SpotSelector: map[string]string{spotKey: "spot"},
-		},
-		Policy: ir.Policy{
-			AllowSpot: true,
-			Prices:    ir.Prices{GPUHour: map[string]float64{}},
-		},
-		Labels: map[string]string{},
-	}
-}
+func project() *ir.Project { return irtest.Project() }
 
 // pipeline returns the fraud pipeline of examples/fraud as a compile fills
 // it, training on one CPU pod.
 func pipeline() *ir.Pipeline {
-	return &ir.Pipeline{
-		Name: "fraud",
-		Data: map[string]*ir.Dataset{
-			"transactions": {
-				Name:        "transactions",
-				URI:         "s3://payments-data/transactions/2026-11",
-				Format:      "parquet",
-				Snapshot:    "2026-11-23",
-				DerivedFrom: []string{},
-				Columns:     map[string]*ir.Column{"amount": {Type: "float"}},
-				Checks:      ir.DataChecks{Ranges: map[string]*ir.Range{}},
-			},
-		},
-		Features: map[string]*ir.FeatureStep{
-			"build-features": {
-				Name:       "build-features",
-				Image:      "registry.example.com/payments/features:1.4.2",
-				Command:    []string{"python", "-m", "features.build", "--in", "$(CAIRN_INPUT_TRANSACTIONS)"},
-				Env:        map[string]string{},
-				Inputs:     []string{"transactions"},
-				Outputs:    []string{"features"},
-				Resources:  ir.Resources{CPU: "2", Memory: "8Gi"},
-				MaxRuntime: "2h",
-			},
-		},
-		Train: ir.Train{
-			Image:           "registry.example.com/payments/train:1.4.2",
-			Command:         []string{"python", "-m", "fraud.train", "--model-dir", "$(CAIRN_MODEL)"},
-			Env:             map[string]string{},
-			Hyperparameters: map[string]json.RawMessage{"max_depth": json.RawMessage("8")},
-			Inputs:          []string{"features"},
-			Compute: ir.Compute{
-				Kind:       ir.KindSingle,
-				Nodes:      1,
-				CPU:        "4",
-				Memory:     "16Gi",
-				MaxRuntime: "24h",
-				Retries:    3,
-			},
-		},
-		Evaluate: &ir.Evaluate{
-			Image:      "registry.example.com/payments/train:1.4.2",
-			Command:    []string{"python", "-m", "fraud.evaluate"},
-			Env:        map[string]string{},
-			Inputs:     []string{"features"},
-			Gates:      map[string]string{"auc": ">= 0.92"},
-			Resources:  ir.Resources{CPU: "1", Memory: "2Gi"},
-			MaxRuntime: "2h",
-		},
-		Model: ir.Model{
-			Name:       "fraud",
-			Repository: "registry.example.com/payments/fraud",
-			Format:     "xgboost",
-		},
-		Labels: map[string]string{},
-	}
+	pl := irtest.Pipeline("fraud")
+	pl.Data["transactions"].Snapshot = "2026-11-23"
+	pl.Features["build-features"].Command = []string{"python", "-m", "features.build", "--in", "$(CAIRN_INPUT_TRANSACTIONS)"}
+	pl.Train.Command = []string{"python", "-m", "fraud.train", "--model-dir", "$(CAIRN_MODEL)"}
+	pl.Train.Hyperparameters = map[string]json.RawMessage{"max_depth": json.RawMessage("8")}
+	return pl
 }
 
 // mpi makes the pipeline train as an MPIJob of nodes × gpus H100s.

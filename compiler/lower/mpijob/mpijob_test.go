@@ -12,34 +12,24 @@ import (
 
 	"cairn.dev/cairn/compiler/check"
 	"cairn.dev/cairn/compiler/ir"
+	"cairn.dev/cairn/compiler/ir/irtest"
 	"cairn.dev/cairn/compiler/lower"
 	"cairn.dev/cairn/compiler/lower/mpijob"
 )
 
 const (
-	gpuLabel = "nvidia.com/gpu.product"
-	gpuTaint = "nvidia.com/gpu"
-	spotKey  = "karpenter.sh/capacity-type"
-	h100     = "NVIDIA-H100-80GB-HBM3"
+	gpuLabel = irtest.GPULabel
+	gpuTaint = irtest.GPUTaint
+	spotKey  = irtest.SpotKey
+	h100     = irtest.H100
 )
 
+// project returns an LLM research project as a compile fills it.
 func project() *ir.Project {
-	return &ir.Project{
-		Name:           "llm",
-		Namespace:      "llm-research",
-		ModelRegistry:  "registry.example.com/llm",
-		ServiceAccount: "cairn-pipeline",
-		PlatformImage:  "ghcr.io/cairn-dev/cairn:v0.1.0",
-		Storage:        ir.Storage{Root: "s3://cairn-artifacts"},
-		Signing:        ir.Signing{Secret: "cairn-signing-key"},
-		Cluster: ir.Cluster{
-			GPUTypeLabel: gpuLabel,
-			GPUTaint:     gpuTaint,
-			SpotSelector: map[string]string{spotKey: "spot"},
-		},
-		Policy: ir.Policy{AllowSpot: true, Prices: ir.Prices{GPUHour: map[string]float64{}}},
-		Labels: map[string]string{},
-	}
+	p := irtest.Project()
+	p.Name, p.Namespace, p.ModelRegistry = "llm", "llm-research", "registry.example.com/llm"
+	p.Storage.Root = "s3://cairn-artifacts"
+	return p
 }
 
 // pipeline returns a pipeline training on nodes × gpus H100s with MPI.
