@@ -17,11 +17,12 @@ func TestExampleEstimates(t *testing.T) {
 		want    compiler.Pipeline
 	}{
 		// 1 spot L4 + 8 CPUs for 4h at 60% off: (0.8 + 0.32) × 4 × 0.4 =
-		// 1.792; features 2 CPUs × 2h and evaluation 1 CPU × 2h at 0.04:
-		// 0.24; Mondays in January: 4 runs.
-		{"fraud", compiler.Pipeline{Namespace: "payments-ml", Name: "fraud", GPUHoursPerRun: 4, Priced: true, CostPerRun: 2.032, RunsPerMonth: 4, CostPerMonth: 8.128}},
-		// 2 × (8 × 2.5 + 96 × 0.04) × 72h, unscheduled.
-		{"bert-pretrain", compiler.Pipeline{Namespace: "nlp-research", Name: "bert-pretrain", GPUHoursPerRun: 1152, Priced: true, CostPerRun: 3432.96}},
+		// 1.792; ingest 1 CPU × 0.5h, features 2 CPUs × 2h and evaluation
+		// 1 CPU × 2h at 0.04: 0.26; Mondays in January: 4 runs.
+		{"fraud", compiler.Pipeline{Namespace: "payments-ml", Name: "fraud", GPUHoursPerRun: 4, Priced: true, CostPerRun: 2.052, RunsPerMonth: 4, CostPerMonth: 8.208}},
+		// 2 × (8 × 2.5 + 96 × 0.04) × 2h + ingest 1 CPU × 0.5h × 0.04,
+		// unscheduled.
+		{"bert-pretrain", compiler.Pipeline{Namespace: "nlp-research", Name: "bert-pretrain", GPUHoursPerRun: 32, Priced: true, CostPerRun: 95.38}},
 		// No price table; daily at 02:30.
 		{"recsys", compiler.Pipeline{Namespace: "shop-ml", Name: "recsys", RunsPerMonth: 30}},
 	} {

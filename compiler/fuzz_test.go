@@ -29,12 +29,12 @@ func FuzzCompile(f *testing.F) {
 	for _, m := range []struct{ old, new string }{
 		{"gpusPerNode: 1\n", "kind: \"mpi\"\n\t\t\tnodes: 4\n\t\t\tgpusPerNode: 8\n"},
 		{`inputs: ["features"]`, `inputs: ["feature"]`},
-		{`">= 0.92"`, `"about 0.92"`},
+		{`">= 0.90"`, `"about 0.90"`},
 		{`"0 3 * * 1"`, `"0 3 * * 8"`},
 		{`spot:        true`, `spot: "yes"`},
 		{`maxRuntime:  "4h"`, `maxRuntime: "4 hours"`},
 		{`"build-features": {`, `"build-features": { inputs: ["features"],`},
-		{`format:   "parquet"`, `format: "excel"`},
+		{`format:   "csv"`, `format: "excel"`},
 		{`requireDigests: true`, `requireDigests: false`},
 		{`project: pipelines: fraud: {`, `project: pipelines: "fraud-detection-for-card-payments-x": {`},
 		{"package fraud", "package fraud\n\nx: {"}, // syntax error

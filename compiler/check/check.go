@@ -116,6 +116,12 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 			}
 		}
 	}
+	for _, name := range ir.SortedKeys(pl.Data) {
+		if in := pl.Data[name].Ingest; in != nil {
+			c.image(p, sub("data", name, "ingest", "image"), in.Image)
+			c.duration(sub("data", name, "ingest", "maxRuntime"), in.MaxRuntime)
+		}
+	}
 	for _, step := range ir.SortedKeys(pl.Features) {
 		f := pl.Features[step]
 		refs(sub("features", step, "inputs"), f.Inputs)

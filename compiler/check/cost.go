@@ -105,6 +105,13 @@ func EstimateCost(p *ir.Project, pl *ir.Pipeline) (Estimate, error) {
 		steps += cpu * cpuPrice * h
 		return nil
 	}
+	for _, name := range ir.SortedKeys(pl.Data) {
+		if in := pl.Data[name].Ingest; in != nil {
+			if err := step(in.Resources, in.MaxRuntime); err != nil {
+				return e, err
+			}
+		}
+	}
 	for _, name := range ir.SortedKeys(pl.Features) {
 		f := pl.Features[name]
 		if err := step(f.Resources, f.MaxRuntime); err != nil {

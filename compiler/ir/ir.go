@@ -100,6 +100,16 @@ type Dataset struct {
 	PII         bool               `json:"pii"`
 	Columns     map[string]*Column `json:"columns"`
 	Checks      DataChecks         `json:"checks"`
+	Ingest      *IngestStep        `json:"ingest,omitempty"`
+}
+
+// IngestStep writes a run's copy of a dataset.
+type IngestStep struct {
+	Image      string            `json:"image"`
+	Command    []string          `json:"command"`
+	Env        map[string]string `json:"env"`
+	Resources  Resources         `json:"resources"`
+	MaxRuntime string            `json:"maxRuntime"`
 }
 
 // Column is one column of a dataset.

@@ -69,6 +69,9 @@ func FeatureOutputURI(step, output string) string {
 	return RunDir + "/features/" + step + "/" + output
 }
 
+// DataURI is where an ingest step writes the run's copy of a dataset.
+func DataURI(dataset string) string { return RunDir + "/data/" + dataset }
+
 // ModelURI is where training writes the model.
 const ModelURI = RunDir + "/model"
 
@@ -223,6 +226,9 @@ func EnvName(name string) string {
 func InputURI(pl *ir.Pipeline, name string) string {
 	s := pl.Sources()[name]
 	if s.Dataset != "" {
+		if pl.Data[s.Dataset].Ingest != nil {
+			return DataURI(s.Dataset)
+		}
 		return pl.Data[s.Dataset].URI
 	}
 	return FeatureOutputURI(s.Feature, s.Output)

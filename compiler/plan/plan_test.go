@@ -413,11 +413,13 @@ func TestDiffMPI(t *testing.T) {
 		if got, want := objectSummary(p), []string{"WorkflowTemplate nlp-research/bert-pretrain added"}; !slices.Equal(got, want) {
 			t.Errorf("Diff(nil, bert).Objects = %q, want %q", got, want)
 		}
-		// 2 nodes × 8 GPUs × 72h.
-		if got, want := p.Summary.GPUHours, [2]float64{0, 1152}; got != want {
+		// 2 nodes × 8 GPUs × 2h.
+		if got, want := p.Summary.GPUHours, [2]float64{0, 32}; got != want {
 			t.Errorf("Diff(nil, bert).Summary.GPUHours = %v, want %v", got, want)
 		}
+		ingest := imageIn(t, base, "registry.example.com/nlp/corpus-tools:")
 		wantImages := []ImageChange{
+			{"nlp-research", "bert-pretrain", "ingest-corpus", nil, []string{ingest}},
 			{"nlp-research", "bert-pretrain", "pack", nil, []string{platform}},
 			{"nlp-research", "bert-pretrain", "train", nil, []string{image}},
 			{"nlp-research", "bert-pretrain", "validate-corpus", nil, []string{platform}},
@@ -429,7 +431,7 @@ func TestDiffMPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := back.Summary.GPUHours, [2]float64{1152, 0}; got != want {
+		if got, want := back.Summary.GPUHours, [2]float64{32, 0}; got != want {
 			t.Errorf("Diff(bert, nil).Summary.GPUHours = %v, want %v", got, want)
 		}
 	})
@@ -459,8 +461,8 @@ func TestDiffMPI(t *testing.T) {
 		if got := p.Summary.ImagesChanged; !reflect.DeepEqual(got, wantImages) {
 			t.Errorf("Diff(bert image and GPUs).Summary.ImagesChanged = %+v, want %+v", got, wantImages)
 		}
-		// 2 nodes × 8 GPUs × 72h, then 2 × 4 × 72h.
-		if got, want := p.Summary.GPUHours, [2]float64{1152, 576}; got != want {
+		// 2 nodes × 8 GPUs × 2h, then 2 × 4 × 2h.
+		if got, want := p.Summary.GPUHours, [2]float64{32, 16}; got != want {
 			t.Errorf("Diff(bert image and GPUs).Summary.GPUHours = %v, want %v", got, want)
 		}
 		// The compiler's annotation, where it writes one, agrees.
@@ -468,7 +470,7 @@ func TestDiffMPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := annotated.Summary.GPUHours, [2]float64{1152, 576}; got != want {
+		if got, want := annotated.Summary.GPUHours, [2]float64{32, 16}; got != want {
 			t.Errorf("Diff(bert image and GPUs, annotated).Summary.GPUHours = %v, want %v", got, want)
 		}
 	})

@@ -58,7 +58,7 @@ const (
 	fraudCron = "payments-ml/fraud/cronworkflow.yaml"
 	bertWT    = "nlp-research/bert-pretrain/workflowtemplate.yaml"
 	// The train template of bert-pretrain, the MPIJob.
-	bertTrain    = "spec.templates[2].resource"
+	bertTrain    = "spec.templates[3].resource" // after ingest-corpus and validate-corpus
 	bertManifest = bertTrain + ".manifest"
 )
 

@@ -370,6 +370,8 @@ func specPath(p verify.Problem, templates []string) []any {
 		return []any{"model"}
 	case strings.HasPrefix(name, "feature-"):
 		return []any{"features", strings.TrimPrefix(name, "feature-")}
+	case strings.HasPrefix(name, "ingest-"):
+		return []any{"data", strings.TrimPrefix(name, "ingest-"), "ingest"}
 	case strings.HasPrefix(name, "validate-"):
 		return []any{"data", strings.TrimPrefix(name, "validate-")}
 	}

@@ -55,6 +55,9 @@ const SpotRetryExpression = "lastRetry.status == 'Error' || (lastRetry.status ==
 // ValidateTask names the data-validation task of a dataset.
 func ValidateTask(dataset string) string { return "validate-" + dataset }
 
+// IngestTask names the task writing a run's copy of a dataset.
+func IngestTask(dataset string) string { return "ingest-" + dataset }
+
 // FeatureTask names the task of a feature step.
 func FeatureTask(step string) string { return "feature-" + step }
 
@@ -168,6 +171,11 @@ func (b *builder) producers(inputs []string) []string {
 func (b *builder) build() error {
 	pl := b.pl
 	for _, name := range ir.SortedKeys(pl.Data) {
+		if d := pl.Data[name]; d.Ingest != nil {
+			if err := b.ingest(d); err != nil {
+				return err
+			}
+		}
 		if err := b.validate(pl.Data[name]); err != nil {
 			return err
 		}
@@ -223,16 +231,22 @@ func deadline(s string) (*intstr.IntOrString, error) {
 }
 
 func (b *builder) validate(d *ir.Dataset) error {
-	c, err := b.platformContainer("validate-data", []string{
+	args := []string{
 		"--dataset", d.Name,
 		"--spec", lower.JSONArg(d),
 		"--outputs", OutputsDir,
-	})
+	}
+	task := wfv1.DAGTask{Name: ValidateTask(d.Name)}
+	if d.Ingest != nil {
+		args = append(args, "--path", lower.DataURI(d.Name))
+		task.Depends = IngestTask(d.Name)
+	}
+	c, err := b.platformContainer("validate-data", args)
 	if err != nil {
 		return err
 	}
-	name := ValidateTask(d.Name)
-	b.add(wfv1.DAGTask{Name: name}, wfv1.Template{
+	name := task.Name
+	b.add(task, wfv1.Template{
 		Name:      name,
 		Metadata:  stepMeta("validate-data"),
 		Container: c,
@@ -240,6 +254,38 @@ func (b *builder) validate(d *ir.Dataset) error {
 			Name:      ParamDigest,
 			ValueFrom: &wfv1.ValueFrom{Path: OutputsDir + "/" + ParamDigest},
 		}}},
+	})
+	return nil
+}
+
+// ingest adds the step writing the run's copy of dataset d.
+func (b *builder) ingest(d *ir.Dataset) error {
+	in := d.Ingest
+	res, err := lower.Resources(in.Resources.CPU, in.Resources.Memory, 0)
+	if err != nil {
+		return fmt.Errorf("dataset %q: ingest: %w", d.Name, err)
+	}
+	dl, err := deadline(in.MaxRuntime)
+	if err != nil {
+		return fmt.Errorf("dataset %q: ingest: %w", d.Name, err)
+	}
+	outs := map[string]string{"CAIRN_OUTPUT_" + lower.EnvName(d.Name): lower.DataURI(d.Name)}
+	name := IngestTask(d.Name)
+	var esc lower.Escaper
+	cmd := esc.Strings(in.Command)
+	env := esc.Env(lower.Env(b.pl, outs, nil, in.Env, &esc))
+	b.add(wfv1.DAGTask{Name: name}, wfv1.Template{
+		Name:     name,
+		Metadata: stepMeta("ingest"),
+		Container: &corev1.Container{
+			Name:            "main",
+			Image:           in.Image,
+			Command:         cmd,
+			Env:             env,
+			Resources:       res,
+			SecurityContext: lower.ContainerSecurity(),
+		},
+		ActiveDeadlineSeconds: dl,
 	})
 	return nil
 }

@@ -797,3 +797,51 @@ func TestDAG(t *testing.T) {
 		t.Errorf("DAG depends = %v, want %v", got, want)
 	}
 }
+
+// TestIngest checks that a dataset with an ingest step gets a task writing
+// the run's copy, that the data checks run on that copy after it, and that
+// every reader is given the copy rather than the source URI.
+func TestIngest(t *testing.T) {
+	p, pl := project(), pipeline()
+	pl.Data["transactions"].Ingest = &ir.IngestStep{
+		Image:      "registry.example.com/gen@sha256:" + strings.Repeat("a", 64),
+		Command:    []string{"python3", "gen.py", "--out", "$(CAIRN_OUTPUT_TRANSACTIONS)", "{{x}}"},
+		Resources:  ir.Resources{CPU: "1", Memory: "1Gi"},
+		MaxRuntime: "30m",
+	}
+	wt := build(t, p, pl)
+	copyURI := lower.RunDir + "/data/transactions"
+
+	in := tmpl(t, wt, argo.IngestTask("transactions"))
+	env := map[string]string{}
+	for _, e := range in.Container.Env {
+		env[e.Name] = e.Value
+	}
+	if env["CAIRN_OUTPUT_TRANSACTIONS"] != copyURI {
+		t.Errorf("ingest env CAIRN_OUTPUT_TRANSACTIONS = %q, want %q", env["CAIRN_OUTPUT_TRANSACTIONS"], copyURI)
+	}
+	if in.ActiveDeadlineSeconds == nil || in.ActiveDeadlineSeconds.IntValue() != 1800 {
+		t.Errorf("ingest activeDeadlineSeconds = %v, want 1800", in.ActiveDeadlineSeconds)
+	}
+	if got := strings.Join(in.Container.Command, " "); strings.Contains(got, "{{x}}") {
+		t.Errorf("ingest command %q holds an unescaped {{", got)
+	}
+
+	v := tmpl(t, wt, argo.ValidateTask("transactions"))
+	if n := len(v.Container.Args); n < 2 || v.Container.Args[n-2] != "--path" || v.Container.Args[n-1] != copyURI {
+		t.Errorf("validate-data args = %q, want them to end with --path %s", v.Container.Args, copyURI)
+	}
+	f := tmpl(t, wt, argo.FeatureTask("build-features"))
+	for _, e := range f.Container.Env {
+		if e.Name == "CAIRN_INPUT_TRANSACTIONS" && e.Value != copyURI {
+			t.Errorf("feature env CAIRN_INPUT_TRANSACTIONS = %q, want the run's copy %q", e.Value, copyURI)
+		}
+	}
+	deps := map[string]string{}
+	for _, task := range tmpl(t, wt, argo.Entrypoint).DAG.Tasks {
+		deps[task.Name] = task.Depends
+	}
+	if deps["ingest-transactions"] != "" || deps["validate-transactions"] != "ingest-transactions" {
+		t.Errorf("depends: ingest %q, validate %q; want none and ingest-transactions", deps["ingest-transactions"], deps["validate-transactions"])
+	}
+}

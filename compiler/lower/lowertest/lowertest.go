@@ -3,43 +3,14 @@
 // commands, args and environment values.
 package lowertest
 
-import "strings"
+import "cairn.dev/cairn/runtime/expand"
 
 // KubeExpand expands $(VAR) references as Kubernetes does in a
 // container's command, args and env values (as documented for the
 // Container API): "$$" is "$", $(NAME) is the variable or, undefined,
 // stays as written, an unclosed "$(" and any other "$" stay with the byte
-// after them.
+// after them. It is the local executor's own expansion (runtime/expand),
+// so the compiler's tests and local runs agree.
 func KubeExpand(s string, vars map[string]string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '(':
-			j := strings.IndexByte(s[i+2:], ')')
-			if j < 0 {
-				b.WriteString("$(")
-				i++
-				continue
-			}
-			name := s[i+2 : i+2+j]
-			if v, ok := vars[name]; ok {
-				b.WriteString(v)
-			} else {
-				b.WriteString("$(" + name + ")")
-			}
-			i += 2 + j
-		default:
-			b.WriteByte('$')
-			b.WriteByte(s[i+1])
-			i++
-		}
-	}
-	return b.String()
+	return expand.Expand(s, vars)
 }
