@@ -3,20 +3,13 @@ package oci
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/stream"
-	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sync/errgroup"
 
 	"cairn.dev/cairn/attest/registrytest"
 )
@@ -90,10 +83,11 @@ func BenchmarkPushReal(b *testing.B) {
 }
 
 // BenchmarkUploadStrategy compares, on one 1 GiB file, hashing every file
-// before sending it (Push) with hashing while sending (the digest is
-// known only at the end of the upload, so the store cannot be asked
-// first whether it holds the blob). "cold" pushes to an empty registry,
-// "again" to one that holds the blob already.
+// before sending it (Push without a digest cache) with hashing while
+// sending (Push with an empty digest cache: the digest is known only at
+// the end of the upload). "cold" pushes to an empty registry, "again" to
+// one that holds the blob already under the same tag, which makes the
+// streaming push hash first.
 func BenchmarkUploadStrategy(b *testing.B) {
 	const size = 1 << 30
 	src := b.TempDir()
@@ -107,7 +101,9 @@ func BenchmarkUploadStrategy(b *testing.B) {
 			return err
 		}},
 		{"hash-while-upload", func(ref Ref) error {
-			return pushStreaming(context.Background(), src, ref, PushOptions{Options: testOptions()})
+			// An empty digest cache: every file is new, so it is streamed.
+			_, err := Push(context.Background(), src, ref, PushOptions{Options: testOptions(), DigestCache: b.TempDir()})
+			return err
 		}},
 	}
 	for _, s := range strategies {
@@ -167,110 +163,78 @@ func BenchmarkPull(b *testing.B) {
 	}
 }
 
-// pushStreaming is Push with hash-while-upload, kept to measure against
-// it: each file is read once, hashed as go-containerregistry sends it,
-// and committed with the digest computed at the end. Nothing can be
-// skipped: the digest is unknown until the bytes are sent.
-func pushStreaming(ctx context.Context, dir string, ref Ref, opts PushOptions) error {
-	files, paths, err := scan(dir)
+// BenchmarkPushVsOras pushes the same model to a real registry server
+// (distribution, in its own process) with Cairn, the way `cairn model
+// push` does (digest cache on, empty: every file is new), with Cairn
+// hashing every file first (no digest cache), and with the oras CLI,
+// each to a new repository, in turns. It reports each one's seconds per
+// push and Cairn's time as a fraction of oras'. It needs oras on PATH; the
+// 2 GiB sizes need CAIRN_BENCH_BIG=1 (make bench sets it).
+func BenchmarkPushVsOras(b *testing.B) {
+	oras, err := exec.LookPath("oras")
 	if err != nil {
-		return err
+		b.Skip("oras is not on PATH")
 	}
-	store, err := OpenStore(ref, opts.Options)
-	if err != nil {
-		return err
+	srv := registrytest.Start(b)
+	cases := []struct {
+		name  string
+		files int
+		size  int64
+	}{{"8x32MiB", 8, 256 << 20}}
+	if os.Getenv("CAIRN_BENCH_BIG") == "1" {
+		cases = append(cases, struct {
+			name  string
+			files int
+			size  int64
+		}{"8x256MiB", 8, 2 << 30}, struct {
+			name  string
+			files int
+			size  int64
+		}{"1x2GiB", 1, 2 << 30})
 	}
-	rs := store.(*remoteStore)
-	up, err := rs.getPusher()
-	if err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.concurrency())
-	for i := range files {
-		g.Go(func() error {
-			l := &streamingLayer{mediaType: types.MediaType(files[i].MediaType), size: files[i].Size, name: paths[i]}
-			if err := up.Upload(gctx, rs.repo, l); err != nil {
-				return err
+	old := racyWindow
+	racyWindow = 0
+	defer func() { racyWindow = old }()
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			src := writeModel(b, c.files, c.size, 5)
+			var names []string
+			for i := range c.files {
+				names = append(names, fmt.Sprintf("shard-%02d.safetensors", i))
 			}
-			files[i].Digest = *l.digest
-			return nil
+			var cairn, hashFirst, orasT time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				repo := fmt.Sprintf("bench/%s-%d", strings.ToLower(c.name), i)
+				start := time.Now()
+				if _, err := Push(context.Background(), src, Ref{Registry: srv.Host, Repository: repo + "-cairn/model", Tag: "v1"},
+					PushOptions{Options: testOptions(), DigestCache: b.TempDir()}); err != nil {
+					b.Fatal(err)
+				}
+				cairn += time.Since(start)
+
+				start = time.Now()
+				if _, err := Push(context.Background(), src, Ref{Registry: srv.Host, Repository: repo + "-hashed/model", Tag: "v1"},
+					PushOptions{Options: testOptions()}); err != nil {
+					b.Fatal(err)
+				}
+				hashFirst += time.Since(start)
+
+				cmd := exec.Command(oras, append([]string{"push", "--plain-http", "--no-tty", srv.Host + "/" + repo + "-oras/model:v1"}, names...)...)
+				cmd.Dir = src
+				start = time.Now()
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("oras push: %v\n%s", err, out)
+				}
+				orasT += time.Since(start)
+			}
+			n := float64(i)
+			b.ReportMetric(cairn.Seconds()/n, "cairn-s/push")
+			b.ReportMetric(hashFirst.Seconds()/n, "hash-first-s/push")
+			b.ReportMetric(orasT.Seconds()/n, "oras-s/push")
+			b.ReportMetric(cairn.Seconds()/orasT.Seconds(), "cairn/oras")
+			b.ReportMetric(float64(c.size)/1e6/(cairn.Seconds()/n), "cairn-MB/s")
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	config, manifest, err := modelManifest(files, &opts, time.Time{})
-	if err != nil {
-		return err
-	}
-	p := &pusher{store: store}
-	desc, err := p.putManifest(ctx, config, manifest)
-	if err != nil {
-		return err
-	}
-	return store.Tag(ctx, ref.reference(), desc)
 }
-
-// streamingLayer hashes the file as it is read; its digest is
-// stream.ErrNotComputed until then, which makes go-containerregistry
-// upload it without a HEAD check and commit it with the digest it has at
-// the end.
-type streamingLayer struct {
-	mediaType types.MediaType
-	size      int64
-	name      string
-
-	mu     sync.Mutex
-	digest *v1.Hash
-}
-
-func (l *streamingLayer) Digest() (v1.Hash, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.digest == nil {
-		return v1.Hash{}, stream.ErrNotComputed
-	}
-	return *l.digest, nil
-}
-
-func (l *streamingLayer) DiffID() (v1.Hash, error)            { return l.Digest() }
-func (l *streamingLayer) Size() (int64, error)                { return l.size, nil }
-func (l *streamingLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
-func (l *streamingLayer) Uncompressed() (io.ReadCloser, error) {
-	return l.Compressed()
-}
-
-func (l *streamingLayer) Compressed() (io.ReadCloser, error) {
-	f, err := os.Open(l.name)
-	if err != nil {
-		return nil, err
-	}
-	return &hashingReader{f: f, h: sha256.New(), l: l}, nil
-}
-
-type hashingReader struct {
-	f *os.File
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	n int64
-	l *streamingLayer
-}
-
-func (r *hashingReader) Read(p []byte) (int, error) {
-	n, err := r.f.Read(p)
-	r.h.Write(p[:n])
-	r.n += int64(n)
-	if err == io.EOF || r.n == r.l.size {
-		r.l.mu.Lock()
-		if r.l.digest == nil {
-			r.l.digest = &v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(r.h.Sum(nil))}
-		}
-		r.l.mu.Unlock()
-	}
-	return n, err
-}
-
-func (r *hashingReader) Close() error { return r.f.Close() }

@@ -41,6 +41,12 @@ type PushOptions struct {
 	Quantization string
 	// Annotations are added to the manifest's annotations.
 	Annotations map[string]string
+	// DigestCache is a folder remembering the digests of files pushed
+	// before, checked against each file's size, times and inode. With a
+	// cache, a file whose digest is unknown is streamed to the store and
+	// hashed on the way (read once); without one, every file is hashed
+	// first and sent only if the store lacks it (read twice).
+	DigestCache string
 }
 
 // File is one file of a model: one layer of the artifact.
@@ -67,12 +73,18 @@ type Result struct {
 }
 
 // Push stores the regular files under dir as a model artifact at ref and
-// tags it (ref.Tag, or "latest"). Files are hashed in parallel, reading
-// each once, then each blob the store lacks is sent, reading the file a
-// second time; blobs the store holds are not sent. The manifest is stored
-// by digest once every blob is, and the tag is moved last, so a failed
-// push changes no tag. Symbolic links to files are followed; empty folders
-// are not recorded; other kinds of files are refused.
+// tags it (ref.Tag, or "latest").
+//
+// A file whose digest is known is sent only if the store lacks its blob.
+// The digest is known from the digest cache (opts.DigestCache) when the
+// file is unchanged since it was last hashed; otherwise a file is hashed
+// first when the store can tell whether it holds it already (no cache, or
+// the tag being replaced lists a file of the same path and size), else
+// streamed to the store and hashed on the way, reading it once. Files are
+// hashed and sent concurrently. The manifest is stored by digest once
+// every blob is, and the tag is moved last, so a failed push changes no
+// tag. Symbolic links to files are followed; empty folders are not
+// recorded; other kinds of files are refused.
 func Push(ctx context.Context, dir string, ref Ref, opts PushOptions) (*Result, error) {
 	if ref.Digest != "" {
 		return nil, fmt.Errorf("pushing to %s: a push names a tag, not a digest", ref)
@@ -92,7 +104,10 @@ func Push(ctx context.Context, dir string, ref Ref, opts PushOptions) (*Result, 
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{store: store, rep: newReporter(opts.Progress)}
+	p := &pusher{store: store, rep: newReporter(opts.Progress), cache: newDigestCache(opts.DigestCache)}
+	if p.cache != nil {
+		p.hashFirst = previousFiles(ctx, store, ref.reference())
+	}
 	if err := p.transferFiles(ctx, files, paths, &opts.Options); err != nil {
 		return nil, fmt.Errorf("pushing %s to %s: %w", dir, ref, err)
 	}
@@ -165,8 +180,29 @@ func scan(dir string) ([]File, []string, error) {
 type pusher struct {
 	store             Store
 	rep               *reporter
+	cache             *digestCache
+	hashFirst         map[File]bool // path and size of the files of the tag replaced
 	uploaded, skipped atomic.Int64
 	claimed           sync.Map // digests being sent or checked
+}
+
+// previousFiles returns the path and size of each file of the model the
+// tag names now, if any: such files are likely unchanged, so they are
+// hashed first, to be skipped if the store holds them.
+func previousFiles(ctx context.Context, store Store, tag string) map[File]bool {
+	_, raw, err := store.GetManifest(ctx, tag)
+	if err != nil {
+		return nil
+	}
+	m, err := parseModel(raw)
+	if err != nil {
+		return nil
+	}
+	prev := map[File]bool{}
+	for _, l := range m.Layers {
+		prev[File{Path: l.Annotations[AnnotationFilepath], Size: l.Size}] = true
+	}
+	return prev
 }
 
 // transferFiles hashes every file and sends the blobs the store lacks.
@@ -185,19 +221,31 @@ func (p *pusher) transferFiles(ctx context.Context, files []File, paths []string
 		}
 		g.Go(func() error {
 			defer release(window)
-			if err := acquire(gctx, hashers); err != nil {
-				return err
-			}
-			err := p.hashFile(gctx, &files[i], paths[i])
-			release(hashers)
+			f := &files[i]
+			abs, st, known, err := p.lookup(f, paths[i])
 			if err != nil {
 				return err
+			}
+			streamer, canStream := p.store.(blobStreamer)
+			stream := !known && p.cache != nil && canStream && !p.hashFirst[File{Path: f.Path, Size: f.Size}]
+			if !known && !stream {
+				if err := acquire(gctx, hashers); err != nil {
+					return err
+				}
+				err := p.hashFile(gctx, f, paths[i])
+				release(hashers)
+				if err != nil {
+					return err
+				}
+				if err := p.recheck(f, paths[i], st); err != nil {
+					return err
+				}
+				p.cache.put(abs, st, f.Digest)
 			}
 			if err := acquire(gctx, senders); err != nil {
 				return err
 			}
 			defer release(senders)
-			f := files[i]
 			open := func() (io.ReadCloser, error) {
 				fh, err := os.Open(paths[i])
 				if err != nil {
@@ -210,6 +258,9 @@ func (p *pusher) transferFiles(ctx context.Context, files []File, paths []string
 				r := p.rep.reader(io.LimitReader(fh, f.Size), f.Path, PhaseUpload, f.Size)
 				return readCloser{r, fh}, nil
 			}
+			if stream {
+				return p.streamBlob(gctx, streamer, f, paths[i], abs, st, open)
+			}
 			desc := v1.Descriptor{MediaType: types.MediaType(f.MediaType), Digest: f.Digest, Size: f.Size}
 			return p.putBlob(gctx, f.Path, desc, open)
 		})
@@ -218,6 +269,58 @@ func (p *pusher) transferFiles(ctx context.Context, files []File, paths []string
 		return err
 	}
 	return ctx.Err()
+}
+
+// lookup stats the file and returns its absolute path, its stamp and
+// whether its digest is known from the cache (then set in f).
+func (p *pusher) lookup(f *File, name string) (string, fileStamp, bool, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return "", fileStamp{}, false, err
+	}
+	if fi.Size() != f.Size {
+		return "", fileStamp{}, false, fmt.Errorf("%s changed while pushing (size %d, was %d)", f.Path, fi.Size(), f.Size)
+	}
+	st := stampOf(fi)
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", fileStamp{}, false, err
+	}
+	if h, ok := p.cache.get(abs, st); ok {
+		f.Digest = h
+		return abs, st, true, nil
+	}
+	return abs, st, false, nil
+}
+
+// recheck fails when the file changed since its stamp was taken, so that
+// a digest is never recorded for other content.
+func (p *pusher) recheck(f *File, name string, st fileStamp) error {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	if stampOf(fi) != st {
+		return fmt.Errorf("%s changed while pushing", f.Path)
+	}
+	return nil
+}
+
+// streamBlob sends a file of unknown digest, hashing it on the way.
+func (p *pusher) streamBlob(ctx context.Context, s blobStreamer, f *File, name, abs string, st fileStamp, open func() (io.ReadCloser, error)) error {
+	h, err := s.StreamBlob(ctx, f.Size, open)
+	if err != nil {
+		return err
+	}
+	if err := p.recheck(f, name, st); err != nil {
+		return err
+	}
+	f.Digest = h
+	p.claimed.Store(h, true)
+	p.uploaded.Add(f.Size)
+	p.cache.put(abs, st, h)
+	p.rep.report(Progress{Path: f.Path, Phase: PhaseDone, Bytes: f.Size, Size: f.Size})
+	return nil
 }
 
 // hashFile reads the file once, setting f's digest and size.

@@ -317,7 +317,7 @@ every problem with its file:line:col and CUE path. It writes nothing.`,
 func checkOutput(res *compiler.Result) diag.List {
 	var l diag.List
 	templates := map[string][]string{} // file -> template names, parsed once
-	for _, p := range verify.FilesCached(res.Files, verifyCacheDir()) {
+	for _, p := range verify.FilesCached(res.Files, cacheDir("verify")) {
 		ns, pipeline := splitPipeline(p.File)
 		msg := fmt.Sprintf("compiled %s (%s)", p.Object, p.File)
 		if p.Field != "" {
@@ -398,21 +398,21 @@ func templateNames(data []byte) []string {
 	return names
 }
 
-// verifyCacheDir is where the results of the output checks are cached by
-// content: $CAIRN_CACHE_DIR ("off" disables the cache), else cairn/verify
-// in the user's cache folder.
-func verifyCacheDir() string {
+// cacheDir is the folder of one of Cairn's caches: $CAIRN_CACHE_DIR/name
+// ("off" disables caching), else cairn/name in the user's cache folder;
+// "" when there is none.
+func cacheDir(name string) string {
 	if d := os.Getenv("CAIRN_CACHE_DIR"); d != "" {
 		if d == "off" {
 			return ""
 		}
-		return filepath.Join(d, "verify")
+		return filepath.Join(d, name)
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(d, "cairn", "verify")
+	return filepath.Join(d, "cairn", name)
 }
 
 // splitPipeline returns the namespace and pipeline of a compiled file,

@@ -140,7 +140,12 @@ func newModelPushCmd(a *app) *cobra.Command {
 		Long: `Push packs every file under DIR as one layer of a ModelPack artifact (the
 same files give the same manifest digest on every machine), sends the
 blobs the target lacks, several at once, retrying transient errors, and
-writes the tag only once every blob and the manifest are stored.`,
+writes the tag only once every blob and the manifest are stored.
+
+A file pushed before and unchanged since (same size, times and inode) is
+not read again: its digest comes from the digest cache in the user's cache
+folder ($CAIRN_CACHE_DIR/digests; CAIRN_CACHE_DIR=off disables it). A new
+file is streamed and hashed on the way, so it is read once.`,
 		Example: `  cairn model push ./model registry.example.com/ml/fraud:v3 --format xgboost
   cairn model push ./model fraud:v3                      # the repository's .cairn/oci
   cairn model push ./model oci:/tmp/layout:v3
@@ -152,6 +157,7 @@ writes the tag only once every blob and the manifest are stored.`,
 				return err
 			}
 			opts.Options = rf.options()
+			opts.DigestCache = cacheDir("digests")
 			progress, done := progressBar(cmd.ErrOrStderr(), rf.quiet, dirSize(args[0]), "push")
 			opts.Progress = progress
 			res, err := oci.Push(context.Background(), args[0], ref, opts)
