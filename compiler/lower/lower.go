@@ -32,20 +32,23 @@ type Meta struct {
 
 // Labels and annotations Cairn puts on objects.
 const (
-	LabelManagedBy   = "app.kubernetes.io/managed-by"
-	LabelPartOf      = "app.kubernetes.io/part-of"
-	LabelPipeline    = "cairn.dev/pipeline"
-	LabelProject     = "cairn.dev/project"
-	LabelStep        = "cairn.dev/step"
-	LabelWorkflow    = "workflows.argoproj.io/workflow" // what `argo logs` selects pods by
-	AnnotCompiler    = "cairn.dev/compiler-version"
-	AnnotSpecDigest  = "cairn.dev/spec-digest"
-	AnnotGitCommit   = "cairn.dev/git-commit"
-	AnnotGitDirty    = "cairn.dev/git-dirty"
-	ManagedByValue   = "cairn"
-	ParamRunRoot     = "run-root"
-	WorkflowNameExpr = "{{workflow.name}}"
-	WorkflowUIDExpr  = "{{workflow.uid}}"
+	LabelManagedBy  = "app.kubernetes.io/managed-by"
+	LabelPartOf     = "app.kubernetes.io/part-of"
+	LabelPipeline   = "cairn.dev/pipeline"
+	LabelProject    = "cairn.dev/project"
+	LabelStep       = "cairn.dev/step"
+	LabelWorkflow   = "workflows.argoproj.io/workflow" // what `argo logs` selects pods by
+	AnnotCompiler   = "cairn.dev/compiler-version"
+	AnnotSpecDigest = "cairn.dev/spec-digest"
+	AnnotGitCommit  = "cairn.dev/git-commit"
+	AnnotGitDirty   = "cairn.dev/git-dirty"
+	ManagedByValue  = "cairn"
+	ParamRunRoot    = "run-root"
+	// ParamModelRepository is the workflow parameter naming where pack
+	// stores the model.
+	ParamModelRepository = "model-repository"
+	WorkflowNameExpr     = "{{workflow.name}}"
+	WorkflowUIDExpr      = "{{workflow.uid}}"
 )
 
 // Annotations of the WorkflowTemplate only.

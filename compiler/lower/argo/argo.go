@@ -103,6 +103,10 @@ func WorkflowTemplate(p *ir.Project, pl *ir.Pipeline, specJSON string, meta lowe
 				Name:        lower.ParamRunRoot,
 				Value:       wfv1.AnyStringPtr(root),
 				Description: wfv1.AnyStringPtr("URI under which each run writes its outputs, one folder per workflow uid"),
+			}, {
+				Name:        lower.ParamModelRepository,
+				Value:       wfv1.AnyStringPtr(pl.Model.Repository),
+				Description: wfv1.AnyStringPtr("Where pack stores the model: a registry repository, or oci:PATH for an OCI image layout"),
 			}}},
 			WorkflowMetadata: &wfv1.WorkflowMetadata{Labels: map[string]string{
 				lower.LabelPipeline: pl.Name,
@@ -446,7 +450,7 @@ func (b *builder) pack(after string) error {
 	args := []string{
 		"--spec", lower.JSONText(b.specJSON),
 		"--model", lower.ModelURI,
-		"--repository", pl.Model.Repository,
+		"--repository", "{{workflow.parameters." + lower.ParamModelRepository + "}}",
 		"--run-id", lower.WorkflowUIDExpr,
 		"--started", "{{workflow.creationTimestamp.RFC3339}}",
 		"--key", SigningMount + "/cosign.key",
