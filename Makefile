@@ -24,13 +24,13 @@ demo: build
 # Compile against bare CUE, output checks against argo lint (when the argo
 # CLI is on PATH), model push and pull against this machine's sha256 rate.
 bench:
-	$(GO) test ./compiler ./compiler/verify -run '^$$' -bench . -benchmem -benchtime 3x
+	$(GO) test ./compiler ./compiler/verify ./attest/sign ./runtime/steps -run '^$$' -bench . -benchmem -benchtime 3x
 	CAIRN_BENCH_BIG=1 $(GO) test ./attest/oci -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m
 
 # Rewrite the golden files: compiler txtar cases, the examples' rendered
 # output and docs/spec.md.
 golden:
-	CAIRN_UPDATE=1 $(GO) test ./compiler/... ./cmd/... -run 'Golden|Examples|SpecDoc'
+	CAIRN_UPDATE=1 $(GO) test ./compiler/... ./cmd/... ./attest/lineage -run 'Golden|Examples|SpecDoc'
 
 fuzz:
 	$(GO) test ./compiler -run '^$$' -fuzz FuzzCompile -fuzztime 60s

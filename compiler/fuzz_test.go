@@ -29,7 +29,7 @@ func FuzzCompile(f *testing.F) {
 	for _, m := range []struct{ old, new string }{
 		{"gpusPerNode: 1\n", "kind: \"mpi\"\n\t\t\tnodes: 4\n\t\t\tgpusPerNode: 8\n"},
 		{`inputs: ["features"]`, `inputs: ["feature"]`},
-		{`">= 0.90"`, `"about 0.90"`},
+		{`">= 0.94"`, `"about 0.94"`},
 		{`"0 3 * * 1"`, `"0 3 * * 8"`},
 		{`spot:        true`, `spot: "yes"`},
 		{`maxRuntime:  "4h"`, `maxRuntime: "4 hours"`},

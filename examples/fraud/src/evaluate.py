@@ -22,6 +22,7 @@ import math
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train as lr  # noqa: E402  (load, sigmoid)
 

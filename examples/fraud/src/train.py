@@ -51,6 +51,8 @@ def hyperparameters():
             v = given[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 fail("hyperparameter %s: want a number, not %r" % (k, v))
+            if isinstance(DEFAULTS[k], int) and v != int(v):
+                fail("hyperparameter %s: want a whole number, not %r" % (k, v))
             hp[k] = type(DEFAULTS[k])(v)
     if hp["epochs"] < 1 or hp["batch_size"] < 1 or hp["learning_rate"] <= 0 or hp["l2"] < 0:
         fail("hyperparameters out of range: %s" % json.dumps(hp, sort_keys=True))
