@@ -255,7 +255,6 @@ func TestTrainingProvenanceErrors(t *testing.T) {
 	}{
 		{"no pipeline", func(in *TrainingInput) { in.Pipeline = "" }, "no pipeline"},
 		{"no run id", func(in *TrainingInput) { in.RunID = "" }, "no run id"},
-		{"image by tag", func(in *TrainingInput) { in.Image = "registry.example.com/train:v1" }, "training image: registry.example.com/train:v1: no digest"},
 		{"bad commit", func(in *TrainingInput) { in.GitCommit = "HEAD" }, `git commit "HEAD"`},
 		{"bad spec digest", func(in *TrainingInput) { in.SpecDigest = "sha256:abc" }, "sha256 wants 64 hex digits"},
 		{"dataset without digest", func(in *TrainingInput) { in.Datasets[0].Digest = "" }, "dataset transactions: content digest"},
@@ -437,4 +436,21 @@ func TestStatement(t *testing.T) {
 func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestProvenanceUnpinnedImage: a project that does not pin images gets
+// the training image recorded by tag, marked unpinned, with no digest.
+func TestProvenanceUnpinnedImage(t *testing.T) {
+	p, err := TrainingProvenance(TrainingInput{Pipeline: "recsys", RunID: "r1", Image: "registry.example.com/shop/recsys:2.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := p.BuildDefinition.ResolvedDependencies
+	if len(deps) != 1 {
+		t.Fatalf("dependencies = %+v, want the image alone", deps)
+	}
+	d := deps[0]
+	if d.URI != "registry.example.com/shop/recsys:2.0.1" || len(d.Digest) != 0 || d.Annotations[AnnotationPinned] != false || d.Annotations[AnnotationRole] != RoleImage {
+		t.Errorf("image dependency = %+v, want the tag, no digest, pinned false, role image", d)
+	}
 }

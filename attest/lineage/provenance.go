@@ -15,6 +15,9 @@ const (
 	// DefaultBuilderID is the builder id of a training provenance whose
 	// input names none: a Cairn pipeline run by Argo Workflows.
 	DefaultBuilderID = "https://cairn.dev/builders/argo-workflows/v1"
+	// LocalBuilderID is the builder id of a model trained by cairn run,
+	// the local executor.
+	LocalBuilderID = "https://cairn.dev/builders/local/v1"
 	// AnnotationRole is the resource-descriptor annotation saying what a
 	// resolved dependency is to the run (one of the Role constants).
 	AnnotationRole = "cairn.dev/role"
@@ -223,6 +226,10 @@ func TrainingProvenance(in TrainingInput) (*Provenance, error) {
 	}
 	if in.Image == "" {
 		fail("no training image")
+	} else if !strings.Contains(in.Image, "@") && in.ImageDigest == "" {
+		// A project may opt out of pinning (policy.requireDigests: false):
+		// the image is recorded by tag, marked as such.
+		*deps = append(*deps, ResourceDescriptor{Name: "image", URI: in.Image, Annotations: map[string]any{AnnotationRole: RoleImage, AnnotationPinned: false}})
 	} else if d, err := artifactDescriptor("image", Artifact{Ref: in.Image, Digest: in.ImageDigest}, RoleImage); err != nil {
 		fail("training image: %w", err)
 	} else {
@@ -312,6 +319,10 @@ func artifactDescriptor(name string, a Artifact, r string) (ResourceDescriptor, 
 }
 
 func role(r string) map[string]any { return map[string]any{AnnotationRole: r} }
+
+// AnnotationPinned, false on the training image's dependency, says the
+// image was named by tag alone: its content is not known.
+const AnnotationPinned = "pinned"
 
 // utc returns t in UTC, or nil for the zero time.
 func utc(t time.Time) *time.Time {

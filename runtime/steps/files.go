@@ -140,6 +140,9 @@ func listFiles(path, format string) ([]dataFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(files) == 0 && format == "" {
+		return nil, fmt.Errorf("%s: no files", path)
+	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s: no %s files (names ending in %s)", path, format, strings.Join(exts, ", "))
 	}
@@ -148,6 +151,9 @@ func listFiles(path, format string) ([]dataFile, error) {
 }
 
 func hasExt(name string, exts []string) bool {
+	if len(exts) == 0 {
+		return true // no format: every file
+	}
 	l := strings.ToLower(name)
 	for _, e := range exts {
 		if strings.HasSuffix(l, e) && len(l) > len(e) {
@@ -202,7 +208,8 @@ func SnapshotDigest(files []FileDigest) string {
 }
 
 // DigestLocation hashes the data files of a dataset of the given format at
-// location (a path or file:// URI) without checking their content.
+// location (a path or file:// URI) without checking their content; format
+// "" takes every file (a feature output of no declared format).
 func DigestLocation(ctx context.Context, location, format string) ([]FileDigest, error) {
 	path, err := LocalPath(location)
 	if err != nil {

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"cairn.dev/cairn/attest/lineage"
+	"cairn.dev/cairn/attest/oci"
 	"cairn.dev/cairn/runtime/steps"
 )
 
@@ -16,10 +19,11 @@ func newStepCmd(a *app) *cobra.Command {
 		`The platform steps are what a compiled WorkflowTemplate runs in Cairn's
 own image between the user's steps (and what "cairn run" runs locally):
 validate-data checks a dataset against its spec and records its content
-digest; gate holds the evaluation's metrics against the pipeline's gates.
+digest; gate holds the evaluation's metrics against the pipeline's gates;
+pack pushes the model, signs it and attests its lineage.
 They exit 0 when the checks pass, 1 when one fails or the input is wrong,
 and 2 for a mistake on the command line.`,
-		newStepValidateDataCmd(a), newStepGateCmd(a))
+		newStepValidateDataCmd(a), newStepGateCmd(a), newStepPackCmd(a))
 }
 
 func newStepValidateDataCmd(a *app) *cobra.Command {
@@ -160,4 +164,90 @@ func requireFlags(cmd *cobra.Command, flags ...string) error {
 		}
 	}
 	return nil
+}
+
+func newStepPackCmd(a *app) *cobra.Command {
+	var (
+		spec, model, repository, runID, started, key, outputs, metrics, specDigest, gitCommit string
+		datasetDigests                                                                        []string
+		insecure                                                                              bool
+	)
+	cmd := &cobra.Command{
+		Use:   "pack --spec JSON --model DIR --repository REPO --run-id ID --key KEY [flags]",
+		Short: "Push the trained model as an OCI artifact, sign it and attest its lineage",
+		Long: `Pack pushes the model folder as a ModelPack artifact to --repository (a
+registry repository, oci:PATH for an OCI layout, or a bare name for the
+default store .cairn/oci), tagged with the run id; signs it with the cosign
+key (password from CAIRN_PASSWORD or COSIGN_PASSWORD); attests the training
+provenance (SLSA Provenance v1: git commit, spec digest, dataset digests,
+feature outputs, training image, base model, hyperparameters, metrics, run
+id, start and finish times) and, when the pipeline evaluates, the
+evaluation (metrics, gates, verdict); then tags the model "latest". It
+writes the manifest digest to --outputs/digest.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "spec", "model", "repository", "run-id", "key"); err != nil {
+				return err
+			}
+			var o steps.PackOptions
+			if err := json.Unmarshal([]byte(spec), &o.Spec); err != nil {
+				return fmt.Errorf("--spec: want the compiled spec as JSON: %v", err)
+			}
+			o.DatasetDigests = map[string]string{}
+			for _, kv := range datasetDigests {
+				name, digest, ok := strings.Cut(kv, "=")
+				if !ok || name == "" || digest == "" {
+					return usageError{fmt.Errorf("--dataset-digest %q: want NAME=sha256:HEX", kv), cmd.CommandPath()}
+				}
+				o.DatasetDigests[name] = digest
+			}
+			if started != "" {
+				t, err := time.Parse(time.RFC3339, started)
+				if err != nil {
+					return fmt.Errorf("--started %q: want an RFC 3339 time: %v", started, err)
+				}
+				o.Started = t
+			}
+			password, err := readPassword(cmd, false)
+			if err != nil {
+				return err
+			}
+			root, err := repoRoot()
+			if err != nil {
+				return err
+			}
+			o.ModelDir, o.Repository, o.Root, o.RunID = model, repository, root, runID
+			o.Key, o.Password, o.Metrics = key, password, metrics
+			o.SpecDigest, o.GitCommit = specDigest, gitCommit
+			o.RunDir = os.Getenv("CAIRN_RUN_DIR")
+			o.DigestCache = cacheDir("digests")
+			o.Registry = oci.Options{Insecure: insecure}
+			if os.Getenv("CAIRN_LOCAL") == "1" {
+				o.Builder = lineage.LocalBuilderID
+			}
+			res, err := steps.Pack(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if err := res.WritePackOutputs(outputs); err != nil {
+				return fmt.Errorf("writing outputs: %w", err)
+			}
+			res.WriteSummary(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec, "spec", "", "the compiled project and pipeline as JSON")
+	f.StringVar(&model, "model", "", "folder the training wrote the model into")
+	f.StringVar(&repository, "repository", "", "where the model goes: host/repo, oci:PATH or a name in .cairn/oci")
+	f.StringVar(&runID, "run-id", "", "the run's id (the workflow uid); the model's tag")
+	f.StringVar(&started, "started", "", "when the run started (RFC 3339)")
+	f.StringVar(&key, "key", "", "cosign private key file")
+	f.StringVar(&outputs, "outputs", "", "folder to write digest and ref into")
+	f.StringVar(&metrics, "metrics", "", "the evaluation's metrics file")
+	f.StringArrayVar(&datasetDigests, "dataset-digest", nil, "NAME=DIGEST of a dataset validate-data recorded (repeatable)")
+	f.StringVar(&specDigest, "spec-digest", "", "digest of the evaluated spec")
+	f.StringVar(&gitCommit, "git-commit", "", "commit the specs were compiled from")
+	f.BoolVar(&insecure, "insecure", false, "allow plain HTTP and unverified TLS (loopback registries)")
+	return cmd
 }
