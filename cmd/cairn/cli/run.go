@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,7 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"cairn.dev/cairn/compiler"
-	"cairn.dev/cairn/compiler/load"
+	"cairn.dev/cairn/attest/oci"
 	"cairn.dev/cairn/runtime/executor"
 )
 
@@ -36,7 +37,8 @@ steps in parallel, each container step as a local process (the image is
 noted, not pulled) and an MPI step's launcher under mpirun, with Argo's
 own parameter substitution, depends logic, retries and deadlines.
 
-Each run gets a folder, .cairn/runs/<run id> under the module root: the
+Each run gets a folder, .cairn/runs/<run id> in the repository holding
+the working folder (or the working folder outside a repository): the
 run-root workflow parameter points there, so the steps' outputs land in
 it, with run.json (the state of every task), logs/<task>.log (each task's
 output, one attempt after another) and tasks/<task>/root (the task's
@@ -47,6 +49,10 @@ this executable; CAIRN_LOCAL=1 is set. A step mounting a Kubernetes secret
 needs --secret NAME=DIR (one file per key); secretKeyRef variables come
 from this environment, else from that folder. mpirun (Open MPI) must be
 on PATH for MPI steps.
+
+The model is packed into the default store, .cairn/oci/<name> in the same
+repository, signed and attested there (the model-repository parameter;
+set it with -p model-repository=REF to push elsewhere).
 
 --from TASK resumes the latest run of the pipeline (or --run ID): TASK
 and the tasks depending on it run again, as does every task that did not
@@ -85,7 +91,7 @@ are wrong), 2 for a usage error.`,
 			if ranks < 0 {
 				return usageError{fmt.Errorf("run: --ranks %d: want a positive number", ranks), cmd.CommandPath()}
 			}
-			res, err := compileChecked(cmd, source{dir: dir, noGit: true}, formatText)
+			res, err := compileChecked(cmd, source{dir: dir}, formatText)
 			if err != nil {
 				return err
 			}
@@ -98,9 +104,16 @@ are wrong), 2 for a usage error.`,
 			if err := yaml.UnmarshalStrict(res.Files[file], &wft); err != nil {
 				return internalError{fmt.Errorf("reading the compiled %s: %w", file, err)}
 			}
-			root, err := load.FindRoot(dir)
+			// Runs and models go to the .cairn folder of the repository
+			// holding the working folder, where the model commands look.
+			root, err := repoRoot()
 			if err != nil {
 				return err
+			}
+			if _, ok := paramMap["model-repository"]; !ok {
+				if repo := templateParameter(&wft, "model-repository"); repo != "" {
+					paramMap["model-repository"] = "oci:" + filepath.Join(root, filepath.FromSlash(oci.DefaultLayout), path.Base(repo))
+				}
 			}
 			// The run folders are where run-root points, so that
 			// {{workflow.parameters.run-root}}/{{workflow.uid}} is the run
@@ -174,7 +187,7 @@ are wrong), 2 for a usage error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&pipeline, "pipeline", "", "the pipeline to run, NAME or NAMESPACE/NAME (needed when the specs declare more than one)")
-	f.StringArrayVarP(&params, "parameter", "p", nil, "set a workflow parameter, NAME=VALUE (repeatable); run-root, where run folders go, defaults to the module's "+runsDir)
+	f.StringArrayVarP(&params, "parameter", "p", nil, "set a workflow parameter, NAME=VALUE (repeatable); run-root, where run folders go, defaults to the repository's "+runsDir)
 	f.IntVar(&parallel, "parallel", 0, "run at most N steps at once (default: the number of CPUs)")
 	f.StringArrayVar(&secrets, "secret", nil, "map a Kubernetes secret to a local folder holding one file per key, NAME=DIR (repeatable)")
 	f.IntVar(&ranks, "ranks", 0, "run MPI steps with N ranks on this machine instead of workers × slots per worker")
@@ -232,4 +245,15 @@ func packageDir(res *compiler.Result, p compiler.Pipeline, dir string) string {
 		return filepath.Dir(filepath.FromSlash(pos.File))
 	}
 	return dir
+}
+
+// templateParameter returns the value of a workflow parameter a
+// WorkflowTemplate declares, "" when it declares none.
+func templateParameter(wft *wfv1.WorkflowTemplate, name string) string {
+	for _, p := range wft.Spec.Arguments.Parameters {
+		if p.Name == name && p.Value != nil {
+			return p.Value.String()
+		}
+	}
+	return ""
 }
