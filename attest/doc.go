@@ -1,4 +1,5 @@
-// Package attest will hold model artifacts in OCI registries, cosign
-// signatures, in-toto lineage predicates and the audit index. It never
-// imports the compiler.
+// Package attest holds the trust layer: model artifacts in OCI registries
+// and layouts (attest/oci), cosign signatures and in-toto attestations
+// (attest/sign) and the lineage predicates they carry (attest/lineage).
+// It never imports the compiler.
 package attest

@@ -1,4 +1,6 @@
-// Package runtime will hold the local executor of compiled workflows and the
-// platform steps that run in pods (validate-data, gate, pack, drift). It
-// reads compiled output only and never imports the compiler.
+// Package runtime holds what runs pipelines: the local executor of
+// compiled workflows (runtime/executor), Kubernetes' variable expansion
+// (runtime/expand) and the platform steps that run in pods and locally
+// (runtime/steps). It reads compiled output only and never imports the
+// compiler.
 package runtime

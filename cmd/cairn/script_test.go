@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -113,8 +114,55 @@ func TestScript(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": cmdExitCode,
+			"example":  cmdExample,
 		},
+		Condition: condition,
 	})
+}
+
+// cmdExample is "example NAME": it copies the example repository
+// examples/NAME (specs, code, cue.mod; not its rendered output) into the
+// script's work folder, as NAME.
+func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: example NAME")
+	}
+	src := filepath.Join("..", "..", "examples", args[0])
+	dst := ts.MkAbs(args[0])
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		switch {
+		case d.IsDir() && (d.Name() == "rendered" || d.Name() == "__pycache__" || d.Name() == ".cairn"):
+			return filepath.SkipDir
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	ts.Check(err)
+}
+
+// condition answers [python3]: whether python3 is on PATH; when
+// CAIRN_REQUIRE_PYTHON=1 (as in CI, which installs it) a missing python3
+// fails the script instead of skipping it.
+func condition(cond string) (bool, error) {
+	if cond != "python3" {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		if os.Getenv("CAIRN_REQUIRE_PYTHON") == "1" {
+			return false, fmt.Errorf("python3 is not on PATH and CAIRN_REQUIRE_PYTHON=1")
+		}
+		return false, nil
+	}
+	return true, nil
 }
 
 // cmdExitCode is "exitcode N program [args...]": it runs program like exec,

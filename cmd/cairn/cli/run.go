@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"cairn.dev/cairn/compiler"
 	"cairn.dev/cairn/attest/oci"
+	"cairn.dev/cairn/compiler"
 	"cairn.dev/cairn/runtime/executor"
 )
 

@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"cairn.dev/cairn/attest/lineage"
 	"cairn.dev/cairn/attest/sign"
 )
 
@@ -82,8 +85,11 @@ the terminal. Existing files are kept unless --force is given.`,
 }
 
 // writeKeyFile writes a key through a temporary file in the same folder,
-// with its final mode from the start.
+// with its final mode from the start, making the folder if needed.
 func writeKeyFile(name string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
 	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name)+"-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
@@ -276,6 +282,7 @@ func newVerifyCmd(a *app) *cobra.Command {
 		keyFiles         []string
 		require, accepts []string
 		output           string
+		lineageToo       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify REF",
@@ -316,6 +323,8 @@ verified statement, 1 otherwise.`,
 				}
 			} else if err := writeReport(w, rep); err != nil {
 				return err
+			} else if lineageToo {
+				writeLineage(w, rep)
 			}
 			if !rep.OK {
 				return silentError{ExitFailure}
@@ -328,8 +337,80 @@ verified statement, 1 otherwise.`,
 	cmd.Flags().StringArrayVar(&require, "require", nil, "a predicate type that must have a verified statement; repeatable")
 	cmd.Flags().StringArrayVar(&accepts, "type", nil, "accept statements of this predicate type too; repeatable")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&lineageToo, "lineage", false, "also print the lineage the verified statements give (text output)")
 	cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// writeLineage prints what the verified provenance and evaluation
+// statements say: where the model came from and how it scored.
+func writeLineage(w io.Writer, rep *sign.Report) {
+	line := func(name string, parts ...string) {
+		var nonEmpty []string
+		for _, p := range parts {
+			if p != "" {
+				nonEmpty = append(nonEmpty, p)
+			}
+		}
+		fmt.Fprintf(w, "  %-24s %s\n", name, strings.Join(nonEmpty, "  "))
+	}
+	digest := func(d lineage.DigestSet) string {
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var out []string
+		for _, k := range keys {
+			out = append(out, k+":"+d[k])
+		}
+		return strings.Join(out, " ")
+	}
+	for _, e := range rep.Entries {
+		if e.Status != sign.StatusVerified {
+			continue
+		}
+		switch p := e.Predicate.(type) {
+		case *lineage.Provenance:
+			fmt.Fprintln(w, "lineage (verified provenance):")
+			if md := p.RunDetails.Metadata; md != nil {
+				when := ""
+				if md.StartedOn != nil && md.FinishedOn != nil {
+					when = md.StartedOn.Format(time.RFC3339) + " to " + md.FinishedOn.Format(time.RFC3339)
+				}
+				line("run", md.InvocationID, when)
+			}
+			line("builder", p.RunDetails.Builder.ID)
+			for _, d := range p.BuildDefinition.ResolvedDependencies {
+				line(d.Name, d.URI, digest(d.Digest))
+			}
+			for _, b := range p.RunDetails.Byproducts {
+				keys := make([]string, 0, len(b.Annotations))
+				for k := range b.Annotations {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				var kv []string
+				for _, k := range keys {
+					kv = append(kv, fmt.Sprintf("%s=%v", k, b.Annotations[k]))
+				}
+				line(b.Name, strings.Join(kv, " "))
+			}
+		case *lineage.Evaluation:
+			fmt.Fprintf(w, "evaluation (verified): %s\n", p.Verdict)
+			for _, g := range p.Gates {
+				v := "missing"
+				if g.Value != nil {
+					v = fmt.Sprint(*g.Value)
+				}
+				result := "passed"
+				if !g.Passed {
+					result = "FAILED"
+				}
+				line(g.Metric+" "+g.Condition, v, result)
+			}
+		}
+	}
 }
 
 // writeReport writes a verification report as a table, the reasons of
