@@ -1,0 +1,3 @@
+package audit
+
+import _ "modernc.org/sqlite" // pinned until the index imports it

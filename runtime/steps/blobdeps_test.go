@@ -1,0 +1,3 @@
+package steps
+
+import _ "github.com/johannesboyne/gofakes3" // pinned until the object-store tests import it
