@@ -149,16 +149,18 @@ func cmdExample(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 }
 
-// condition answers [python3]: whether python3 is on PATH; when
-// CAIRN_REQUIRE_PYTHON=1 (as in CI, which installs it) a missing python3
-// fails the script instead of skipping it.
+// condition answers [python3] and [mpirun]: whether the program is on
+// PATH. When CI's CAIRN_REQUIRE_PYTHON=1 or CAIRN_REQUIRE_MPI=1 is set
+// (CI installs both), a missing one fails the script instead of skipping
+// it.
 func condition(cond string) (bool, error) {
-	if cond != "python3" {
+	require := map[string]string{"python3": "CAIRN_REQUIRE_PYTHON", "mpirun": "CAIRN_REQUIRE_MPI"}[cond]
+	if require == "" {
 		return false, fmt.Errorf("unknown condition %q", cond)
 	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		if os.Getenv("CAIRN_REQUIRE_PYTHON") == "1" {
-			return false, fmt.Errorf("python3 is not on PATH and CAIRN_REQUIRE_PYTHON=1")
+	if _, err := exec.LookPath(cond); err != nil {
+		if os.Getenv(require) == "1" {
+			return false, fmt.Errorf("%s is not on PATH and %s=1", cond, require)
 		}
 		return false, nil
 	}
