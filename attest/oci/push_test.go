@@ -248,47 +248,56 @@ func TestInterruptedPush(t *testing.T) {
 	ctx := context.Background()
 	const n, size = 6, 6 << 20
 	src := writeModel(t, n, size, 1)
-	reg := newTestRegistry(t)
-	ref := reg.ref("m", "v1")
-	opts := PushOptions{Options: testOptions()}
-	opts.Concurrency = 1
-	reg.setFault(func(w http.ResponseWriter, req *http.Request) bool {
-		if isUpload(req) && req.Method == http.MethodPatch && reg.completed.Load() >= 2 {
-			breakAfter(w, req, 256<<10)
-			return true
-		}
-		return false
-	})
-	if _, err := Push(ctx, src, ref, opts); err == nil {
-		t.Fatal("Push through a broken network succeeded, want an error")
-	}
-	stored := reg.completed.Load()
-	if stored != 2 {
-		t.Fatalf("blobs stored before the break = %d, want 2", stored)
-	}
-	if got := reg.attempts.Load(); got < 2+3 {
-		t.Errorf("upload attempts = %d, want at least 5 (the failing blob tried 3 times)", got)
-	}
-	if tags, err := List(ctx, ref, testOptions()); err == nil && len(tags) > 0 {
-		t.Errorf("failed Push tagged %v, want no tag", tags)
-	}
+	// Hashing first, the rerun asks the registry; streaming, the files
+	// sent before the break are in the digest cache.
+	for _, mode := range []string{"hash first", "streaming"} {
+		t.Run(mode, func(t *testing.T) {
+			reg := newTestRegistry(t)
+			ref := reg.ref("m", "v1")
+			opts := PushOptions{Options: testOptions()}
+			if mode == "streaming" {
+				opts = streaming(t)
+			}
+			opts.Concurrency = 1
+			reg.setFault(func(w http.ResponseWriter, req *http.Request) bool {
+				if isUpload(req) && req.Method == http.MethodPatch && reg.completed.Load() >= 2 {
+					breakAfter(w, req, 256<<10)
+					return true
+				}
+				return false
+			})
+			if _, err := Push(ctx, src, ref, opts); err == nil {
+				t.Fatal("Push through a broken network succeeded, want an error")
+			}
+			stored := reg.completed.Load()
+			if stored != 2 {
+				t.Fatalf("blobs stored before the break = %d, want 2", stored)
+			}
+			if got := reg.attempts.Load(); got < 2+3 {
+				t.Errorf("upload attempts = %d, want at least 5 (the failing blob tried 3 times)", got)
+			}
+			if tags, err := List(ctx, ref, testOptions()); err == nil && len(tags) > 0 {
+				t.Errorf("failed Push tagged %v, want no tag", tags)
+			}
 
-	reg.setFault(nil)
-	reg.resetCounts()
-	res, err := Push(ctx, src, ref, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := int64(n-stored) * size / n
-	if got := reg.received.Load(); got > missing+4096 || got < missing {
-		t.Errorf("rerun sent %d bytes, want the %d of the missing blobs (plus the config)", got, missing)
-	}
-	if res.Skipped != stored*size/n {
-		t.Errorf("rerun Skipped = %d, want %d", res.Skipped, stored*size/n)
-	}
-	dir := filepath.Join(t.TempDir(), "out")
-	if _, err := Pull(ctx, ref, dir, PullOptions{Options: testOptions()}); err != nil {
-		t.Fatal(err)
+			reg.setFault(nil)
+			reg.resetCounts()
+			res, err := Push(ctx, src, ref, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			missing := int64(n-stored) * size / n
+			if got := reg.received.Load(); got > missing+4096 || got < missing {
+				t.Errorf("rerun sent %d bytes, want the %d of the missing blobs (plus the config)", got, missing)
+			}
+			if res.Skipped != stored*size/n {
+				t.Errorf("rerun Skipped = %d, want %d", res.Skipped, stored*size/n)
+			}
+			dir := filepath.Join(t.TempDir(), "out")
+			if _, err := Pull(ctx, ref, dir, PullOptions{Options: testOptions()}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -112,34 +112,50 @@ func TestRealRegistry(t *testing.T) {
 		}
 	})
 
-	t.Run("crash and rerun", func(t *testing.T) {
-		const n, size = 6, 12 << 20
-		src := writeModel(t, n, size, 300)
-		r := ref("m/crash", "v1")
-		opts := PushOptions{Options: testOptions()}
-		opts.Concurrency = 1
-		var done atomic.Int64
-		opts.Progress = func(p Progress) {
-			if p.Phase == PhaseDone && p.Path != "" && done.Add(1) == 2 {
-				srv.Stop()
+	// Hashing first, the rerun asks the registry; streaming, the files
+	// sent before the crash are in the digest cache. Both give the same
+	// artifact.
+	digests := map[string]string{}
+	for _, mode := range []string{"hash first", "streaming"} {
+		t.Run("crash and rerun, "+mode, func(t *testing.T) {
+			const n, size = 6, 12 << 20
+			src := writeModel(t, n, size, 300)
+			r := ref(strings.ReplaceAll(mode, " ", "-")+"/crash", "v1")
+			opts := PushOptions{Options: testOptions()}
+			if mode == "streaming" {
+				opts = streaming(t)
 			}
-		}
-		if _, err := Push(ctx, src, r, opts); err == nil {
-			t.Fatal("Push to a registry that crashed succeeded, want an error")
-		}
-		srv.Restart()
-		opts.Progress = nil
-		res, err := Push(ctx, src, r, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := int64(2) * size / n; res.Skipped != want {
-			t.Errorf("rerun Skipped = %d, want %d (the 2 blobs stored before the crash)", res.Skipped, want)
-		}
-		if missing := int64(n-2) * size / n; res.Uploaded < missing || res.Uploaded > missing+4096 {
-			t.Errorf("rerun Uploaded = %d, want the %d of the missing blobs and the config", res.Uploaded, missing)
-		}
-	})
+			opts.Concurrency = 1
+			var done atomic.Int64
+			opts.Progress = func(p Progress) {
+				if p.Phase == PhaseDone && p.Path != "" && done.Add(1) == 2 {
+					srv.Stop()
+				}
+			}
+			if _, err := Push(ctx, src, r, opts); err == nil {
+				t.Fatal("Push to a registry that crashed succeeded, want an error")
+			}
+			srv.Restart()
+			opts.Progress = nil
+			res, err := Push(ctx, src, r, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(2) * size / n; res.Skipped != want {
+				t.Errorf("rerun Skipped = %d, want %d (the 2 blobs stored before the crash)", res.Skipped, want)
+			}
+			if missing := int64(n-2) * size / n; res.Uploaded < missing || res.Uploaded > missing+4096 {
+				t.Errorf("rerun Uploaded = %d, want the %d of the missing blobs and the config", res.Uploaded, missing)
+			}
+			if _, err := Pull(ctx, res.Ref, filepath.Join(t.TempDir(), "out"), PullOptions{Options: testOptions()}); err != nil {
+				t.Errorf("pulling after the rerun: %v", err)
+			}
+			digests[mode] = res.Descriptor.Digest.String()
+		})
+	}
+	if digests["hash first"] != digests["streaming"] {
+		t.Errorf("digests after crash and rerun: hash first %s, streaming %s; want the same", digests["hash first"], digests["streaming"])
+	}
 
 	t.Run("bounded memory", func(t *testing.T) {
 		if testing.Short() {

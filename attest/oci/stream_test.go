@@ -2,17 +2,13 @@ package oci
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"cairn.dev/cairn/attest/registrytest"
 )
 
 // streaming returns push options that stream files of unknown digest:
@@ -122,45 +118,6 @@ func TestStreamingPush(t *testing.T) {
 	}
 }
 
-// TestStreamingInterruptedPush breaks the network after two blobs: the
-// rerun, with the digest cache, sends only the missing blobs.
-func TestStreamingInterruptedPush(t *testing.T) {
-	ctx := context.Background()
-	const n, size = 6, 6 << 20
-	src := writeModel(t, n, size, 2)
-	reg := newTestRegistry(t)
-	ref := reg.ref("m", "v1")
-	opts := streaming(t)
-	opts.Concurrency = 1
-	reg.setFault(func(w http.ResponseWriter, req *http.Request) bool {
-		if isUpload(req) && req.Method == http.MethodPatch && reg.completed.Load() >= 2 {
-			breakAfter(w, req, 256<<10)
-			return true
-		}
-		return false
-	})
-	if _, err := Push(ctx, src, ref, opts); err == nil {
-		t.Fatal("Push through a broken network succeeded, want an error")
-	}
-	stored := reg.completed.Load()
-	if stored != 2 {
-		t.Fatalf("blobs stored before the break = %d, want 2", stored)
-	}
-	reg.setFault(nil)
-	reg.resetCounts()
-	res, err := Push(ctx, src, ref, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := int64(n-stored) * size / n
-	if got := reg.received.Load(); got > missing+4096 || got < missing {
-		t.Errorf("rerun sent %d bytes, want the %d of the missing blobs (plus the config)", got, missing)
-	}
-	if res.Skipped != stored*size/n {
-		t.Errorf("rerun Skipped = %d, want %d", res.Skipped, stored*size/n)
-	}
-}
-
 // TestStreamingRepush changes one file of eight: the rerun sends it and
 // reads only it (the others' digests come from the cache).
 func TestStreamingRepush(t *testing.T) {
@@ -227,48 +184,4 @@ func mustHash(t *testing.T, s string) v1.Hash {
 		t.Fatal(err)
 	}
 	return h
-}
-
-// TestStreamingRealRegistry streams to a real registry server, which
-// crashes after two blobs; the rerun sends only the missing blobs, and
-// the artifact is the one a hash-first push makes.
-func TestStreamingRealRegistry(t *testing.T) {
-	srv := registrytest.Start(t)
-	ctx := context.Background()
-	const n, size = 6, 12 << 20
-	src := writeModel(t, n, size, 301)
-	ref := Ref{Registry: srv.Host, Repository: "streamed/model", Tag: "v1"}
-	opts := streaming(t)
-	opts.Concurrency = 1
-	var done atomic.Int64
-	opts.Progress = func(p Progress) {
-		if p.Phase == PhaseDone && p.Path != "" && done.Add(1) == 2 {
-			srv.Stop()
-		}
-	}
-	if _, err := Push(ctx, src, ref, opts); err == nil {
-		t.Fatal("Push to a registry that crashed succeeded, want an error")
-	}
-	srv.Restart()
-	opts.Progress = nil
-	res, err := Push(ctx, src, ref, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int64(2) * size / n; res.Skipped != want {
-		t.Errorf("rerun Skipped = %d, want %d (the 2 blobs stored before the crash)", res.Skipped, want)
-	}
-	if missing := int64(n-2) * size / n; res.Uploaded < missing || res.Uploaded > missing+4096 {
-		t.Errorf("rerun Uploaded = %d, want the %d of the missing blobs and the config", res.Uploaded, missing)
-	}
-	hashed, err := Push(ctx, src, Ref{Registry: srv.Host, Repository: "hashed/model", Tag: "v1"}, PushOptions{Options: testOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hashed.Descriptor.Digest != res.Descriptor.Digest {
-		t.Errorf("streamed digest %s, hash-first digest %s; want the same", res.Descriptor.Digest, hashed.Descriptor.Digest)
-	}
-	if _, err := Pull(ctx, res.Ref, filepath.Join(t.TempDir(), "out"), PullOptions{Options: testOptions()}); err != nil {
-		t.Errorf("pulling the streamed push: %v", err)
-	}
 }
