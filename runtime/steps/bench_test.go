@@ -75,3 +75,25 @@ func BenchmarkValidateParquet(b *testing.B) {
 	spec.Format = FormatParquet
 	benchValidate(b, dir, spec, rows, 0)
 }
+
+// BenchmarkValidateObjectStore checks 1M transactions in an in-process S3
+// server (gofakes3, over loopback HTTP): 8 CSV files, and one Parquet file
+// hashed by one GET and decoded by ranged GETs.
+func BenchmarkValidateObjectStore(b *testing.B) {
+	const rows = 1_000_000
+	s3 := newFakeS3(b, "data")
+	csvDir := b.TempDir()
+	writeBenchCSV(b, csvDir, rows, 8)
+	s3.upload("data", "csv", csvDir)
+	pqDir := b.TempDir()
+	writeParquetRows(b, filepath.Join(pqDir, "part-00000.parquet"), txRows(rows, 0))
+	s3.upload("data", "parquet", pqDir)
+	b.Run("csv/files=8", func(b *testing.B) {
+		benchValidate(b, s3.uri("data/csv"), fraudSpec("", rows), rows, 0)
+	})
+	b.Run("parquet/files=1", func(b *testing.B) {
+		spec := fraudSpec("", rows)
+		spec.Format = FormatParquet
+		benchValidate(b, s3.uri("data/parquet"), spec, rows, 0)
+	})
+}

@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 )
 
-// objectStores are URI schemes of object stores and remote file systems,
-// which this build does not read.
+// objectStores are URI schemes of object stores and remote file systems;
+// those of objectSchemes are read through gocloud.dev/blob, not as local
+// paths.
 var objectStores = map[string]bool{
 	"s3": true, "s3a": true, "s3n": true, "gs": true, "gcs": true, "az": true, "azure": true,
 	"abfs": true, "abfss": true, "wasb": true, "wasbs": true, "adl": true, "hdfs": true,
@@ -27,7 +29,8 @@ var schemeRE = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*)://`)
 
 // LocalPath returns the local file or folder a dataset location names: a
 // path, or a file:// URI. Object-store URIs (s3://, gs://, ...) are refused
-// with an error that names them.
+// with an error that names them: they are not local paths (see
+// IsObjectStore).
 func LocalPath(location string) (string, error) {
 	if location == "" {
 		return "", fmt.Errorf("no location given")
@@ -50,8 +53,10 @@ func LocalPath(location string) (string, error) {
 			return "", fmt.Errorf("%s: no path", location)
 		}
 		return filepath.FromSlash(u.Path), nil
+	case objectSchemes[scheme] != "":
+		return "", fmt.Errorf("%s: an object-store URI (%s://), not a local path", location, scheme)
 	case objectStores[scheme]:
-		return "", fmt.Errorf("%s: object stores (%s://) are not supported by this build; validate a local copy of the data with --path", location, scheme)
+		return "", fmt.Errorf("%s: %s:// is not read (object stores are read as s3://, gs://, azblob:// or az:// URIs); use a local copy", location, scheme)
 	}
 	return "", fmt.Errorf("%s: unsupported URI scheme %q (want a local path or a file:// URI)", location, scheme)
 }
@@ -73,10 +78,10 @@ func Extensions(format string) []string {
 	return nil
 }
 
-// dataFile is one file of a dataset: its path on disk and its path in the
-// manifest.
+// dataFile is one file of a dataset: its path on disk, or its key in the
+// object store, and its path in the manifest.
 type dataFile struct {
-	path string // on disk
+	path string // on disk, or the object's key
 	rel  string // relative to the dataset's folder, with forward slashes; the base name for a single file
 	size int64
 }
@@ -208,9 +213,14 @@ func SnapshotDigest(files []FileDigest) string {
 }
 
 // DigestLocation hashes the data files of a dataset of the given format at
-// location (a path or file:// URI) without checking their content; format
-// "" takes every file (a feature output of no declared format).
+// location (a path, a file:// URI or an object-store URI) without checking
+// their content; format "" takes every file (a feature output of no
+// declared format). The same files give the same digests wherever they
+// are: manifest paths are relative to the folder or the prefix.
 func DigestLocation(ctx context.Context, location, format string) ([]FileDigest, error) {
+	if IsObjectStore(location) {
+		return digestObjects(ctx, location, format)
+	}
 	path, err := LocalPath(location)
 	if err != nil {
 		return nil, err
@@ -230,6 +240,36 @@ func DigestLocation(ctx context.Context, location, format string) ([]FileDigest,
 		n, err := io.Copy(h, f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", files[i].path, err)
+		}
+		out[i] = FileDigest{Path: files[i].rel, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
+		return nil
+	})
+	return out, err
+}
+
+// digestObjects is DigestLocation of an object-store prefix: each object
+// streamed through the hash, several at once.
+func digestObjects(ctx context.Context, location, format string) ([]FileDigest, error) {
+	o, err := openObjectStore(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	files, err := o.listFiles(ctx, format)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FileDigest, len(files))
+	err = forEach(ctx, len(files), max(runtime.GOMAXPROCS(0), objectConcurrency), func(i int) error {
+		r, err := o.open(ctx, files[i].path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		h := sha256.New()
+		n, err := io.CopyBuffer(h, r, make([]byte, readBuffer))
+		if err != nil {
+			return err
 		}
 		out[i] = FileDigest{Path: files[i].rel, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}
 		return nil

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"gocloud.dev/gcerrors"
 
 	"cairn.dev/cairn/schemas"
 )
@@ -137,9 +140,28 @@ func pythonNonFinite(data []byte) ([]byte, bool) {
 	return out.Bytes(), found
 }
 
-// ReadMetrics reads a metrics file at location, a path or file:// URI;
-// errors name the file.
+// maxMetricsSize bounds a metrics file read from an object store.
+const maxMetricsSize = 64 << 20
+
+// ReadMetrics reads a metrics file at location, a path, a file:// URI or
+// an object-store URI; errors name the file.
 func ReadMetrics(location string) (Metrics, error) {
+	return ReadMetricsContext(context.Background(), location)
+}
+
+// ReadMetricsContext is ReadMetrics with a context for an object store's
+// requests.
+func ReadMetricsContext(ctx context.Context, location string) (Metrics, error) {
+	if IsObjectStore(location) {
+		data, uri, err := readObject(ctx, location, maxMetricsSize)
+		if gcerrors.Code(err) == gcerrors.NotFound && !strings.Contains(err.Error(), "no such bucket") {
+			return Metrics{}, fmt.Errorf("metrics file %s: no such object (did the evaluation write it?)", uri)
+		}
+		if err != nil {
+			return Metrics{}, fmt.Errorf("metrics file %w", err)
+		}
+		return parseMetrics(data, "metrics file "+uri)
+	}
 	path, err := LocalPath(location)
 	if err != nil {
 		return Metrics{}, fmt.Errorf("metrics file %w", err)

@@ -58,7 +58,9 @@ type PackSpec struct {
 // them.
 type PackOptions struct {
 	Spec PackSpec
-	// ModelDir is the folder the training wrote.
+	// ModelDir is the folder the training wrote: a path, a file:// URI or
+	// an object-store URI, whose objects are downloaded to a temporary
+	// folder to push.
 	ModelDir string
 	// Repository is where the model goes: a registry repository, or
 	// oci:PATH for an OCI image layout.
@@ -79,8 +81,9 @@ type PackOptions struct {
 	DatasetDigests map[string]string
 	SpecDigest     string
 	GitCommit      string
-	// RunDir is the run's folder ($CAIRN_RUN_DIR): when it is local, the
-	// feature outputs the training read are hashed for the provenance.
+	// RunDir is the run's folder ($CAIRN_RUN_DIR), local or in an object
+	// store: the feature outputs the training read there are hashed for
+	// the provenance.
 	RunDir string
 	// Builder is the provenance's builder id; "" means the default.
 	Builder string
@@ -126,7 +129,7 @@ func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
 	}
 	var metrics map[string]float64
 	if o.Metrics != "" {
-		m, err := ReadMetrics(o.Metrics)
+		m, err := ReadMetricsContext(ctx, o.Metrics)
 		if err != nil {
 			return nil, fmt.Errorf("pack: %w", err)
 		}
@@ -145,7 +148,12 @@ func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pack: model repository: %w", err)
 	}
-	pushed, err := oci.Push(ctx, o.ModelDir, ref, oci.PushOptions{
+	modelDir, cleanup, err := FetchFolder(ctx, o.ModelDir)
+	if err != nil {
+		return nil, fmt.Errorf("pack: model folder %w", err)
+	}
+	defer cleanup()
+	pushed, err := oci.Push(ctx, modelDir, ref, oci.PushOptions{
 		Options:     o.Registry,
 		Name:        pl.Model.Name,
 		Format:      pl.Model.Format,
@@ -278,7 +286,8 @@ func packDatasets(o PackOptions, inputs []string) ([]lineage.Dataset, error) {
 }
 
 // packFeatures returns the feature outputs the training read, with their
-// content digests when the run folder is local.
+// content digests when they are there (a local folder, or objects under
+// the run folder's prefix in an object store).
 func packFeatures(ctx context.Context, o PackOptions, inputs []string) ([]lineage.Feature, error) {
 	pl := &o.Spec.Pipeline
 	var out []lineage.Feature
@@ -291,9 +300,18 @@ func packFeatures(ctx context.Context, o PackOptions, inputs []string) ([]lineag
 			if !read {
 				continue
 			}
-			uri := strings.TrimSuffix(o.RunDir, "/") + "/features/" + step + "/" + output
-			f := lineage.Feature{Step: step, Output: output, URI: uri}
-			if p, err := LocalPath(uri); err == nil && o.RunDir != "" {
+			uri := joinLocation(o.RunDir, "features", step, output)
+			f := lineage.Feature{Step: step, Output: output, URI: withoutQuery(uri)}
+			if IsObjectStore(uri) {
+				files, err := DigestLocation(ctx, uri, "")
+				switch {
+				case errors.Is(err, errNoObjects):
+				case err != nil:
+					return nil, fmt.Errorf("pack: feature output %s/%s: %w", step, output, err)
+				default:
+					f.Digest = SnapshotDigest(files)
+				}
+			} else if p, err := LocalPath(uri); err == nil && o.RunDir != "" {
 				if _, err := os.Stat(p); err == nil {
 					files, err := DigestLocation(ctx, p, "")
 					if err != nil {

@@ -3,7 +3,6 @@ package steps
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -16,12 +15,10 @@ const parquetValues = 4096
 
 // parquet reads a Parquet file: the footer first, then each declared
 // column's chunk of each row group, page by page, so memory holds one page
-// of one column at a time. The file is hashed by a sequential read before.
-func (s *scanner) parquet(f *os.File, hc *hashCounter) error {
-	if err := copyAll(hc, f); err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(f, hc.n, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(readBuffer))
+// of one column at a time. f is the file, of size bytes: a local file, or
+// an object read by ranges; the caller hashes the file apart.
+func (s *scanner) parquet(f io.ReaderAt, size int64) error {
+	pf, err := parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(readBuffer))
 	if err != nil {
 		s.res.problem(FormatParquet, err.Error())
 		for i := range s.res.cols {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"strconv"
 )
 
@@ -32,7 +31,7 @@ const readBuffer = 256 << 10
 // open returns a reader of the file's content (decompressed when gz is
 // set) that hashes every byte of the file on the way, and a function that
 // hashes what is left once reading stops.
-func open(f *os.File, hc *hashCounter, gz bool) (io.Reader, func() error, error) {
+func open(f io.Reader, hc *hashCounter, gz bool) (io.Reader, func() error, error) {
 	raw := io.TeeReader(f, hc)
 	drain := func() error { return copyAll(io.Discard, raw) }
 	if !gz {
@@ -53,7 +52,7 @@ func copyAll(w io.Writer, r io.Reader) error {
 
 // csv reads a CSV file: a header row naming the columns, then one record
 // per row.
-func (s *scanner) csv(f *os.File, hc *hashCounter, gz bool) error {
+func (s *scanner) csv(f io.Reader, hc *hashCounter, gz bool) error {
 	r, drain, err := open(f, hc, gz)
 	if err != nil {
 		s.res.problem(FormatCSV, err.Error())
@@ -163,7 +162,7 @@ const maxExtraKeys = 100
 // jsonl reads a JSON-lines file: one JSON object per line; blank lines are
 // skipped. A key missing from a row is a null in that row; a declared
 // column is missing only when no row of any file has it.
-func (s *scanner) jsonl(f *os.File, hc *hashCounter, gz bool) error {
+func (s *scanner) jsonl(f io.Reader, hc *hashCounter, gz bool) error {
 	r, drain, err := open(f, hc, gz)
 	if err != nil {
 		s.res.problem(FormatJSONL, err.Error())
@@ -298,7 +297,7 @@ func jsonKind(raw json.RawMessage) string {
 
 // text counts the lines of a text file; a last line without a newline
 // counts.
-func (s *scanner) text(f *os.File, hc *hashCounter, gz bool) error {
+func (s *scanner) text(f io.Reader, hc *hashCounter, gz bool) error {
 	r, drain, err := open(f, hc, gz)
 	if err != nil {
 		s.res.problem(FormatText, err.Error())
@@ -342,7 +341,7 @@ func maskedCRC(b []byte) uint32 {
 // tfrecord counts the records of a TFRecord file and checks their framing
 // and checksums: each record is a little-endian uint64 length, the masked
 // CRC-32C of those 8 bytes, the data, and the masked CRC-32C of the data.
-func (s *scanner) tfrecord(f *os.File, hc *hashCounter, gz bool) error {
+func (s *scanner) tfrecord(f io.Reader, hc *hashCounter, gz bool) error {
 	r, drain, err := open(f, hc, gz)
 	if err != nil {
 		s.res.problem(FormatTFRecord, err.Error())

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"math"
 	"os"
 	"runtime"
@@ -89,21 +90,26 @@ func (f Failure) String() string {
 
 // ValidateOptions tune ValidateDataWith.
 type ValidateOptions struct {
-	// Concurrency is the number of files read at once; 0 means GOMAXPROCS.
+	// Concurrency is the number of files read at once; 0 means
+	// GOMAXPROCS, and at least 16 in an object store.
 	Concurrency int
 }
 
-// ValidateData reads the dataset at location (a path or file:// URI; the
-// spec's URI when empty) and runs the spec's checks: every declared column
-// is present in every file with values of its type, non-nullable columns
-// have no nulls, no column has more nulls than maxNullFraction, there are
-// at least minRows rows, and numbers lie in their ranges. Each file is read
-// once, streaming, several files at once, and hashed on the way.
+// ValidateData reads the dataset at location (a path, a file:// URI or an
+// object-store URI, see IsObjectStore; the spec's URI when empty) and runs
+// the spec's checks: every declared column is present in every file with
+// values of its type, non-nullable columns have no nulls, no column has
+// more nulls than maxNullFraction, there are at least minRows rows, and
+// numbers lie in their ranges. Each file is read once, streaming, several
+// files at once, and hashed on the way; in an object store each object is
+// one streamed GET, and a Parquet object is hashed by one and decoded from
+// ranged GETs of its footer and the declared columns' chunks.
 //
 // Every failed check is returned, with the snapshot as far as it was read;
-// the error is for data that cannot be read at all (no such folder, an
-// object-store URI, an I/O error). With no error and no failure the
-// snapshot is complete and its Digest identifies the data.
+// the error is for data that cannot be read at all (no such folder,
+// nothing under an object-store prefix, no credentials, an I/O error).
+// With no error and no failure the snapshot is complete and its Digest
+// identifies the data.
 //
 // Values in text formats (CSV, and strings in JSON lines for timestamps)
 // are checked so: an empty field is a null; int parses as a base-10 int64
@@ -132,16 +138,35 @@ func ValidateDataWith(ctx context.Context, spec DatasetSpec, location string, op
 	if location == "" {
 		location = spec.URI
 	}
-	path, err := LocalPath(location)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
+	var files []dataFile
+	var store *objectStore
+	if IsObjectStore(location) {
+		o, err := openObjectStore(ctx, location)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
+		}
+		defer o.Close()
+		store = o
+		files, err = o.listFiles(ctx, spec.Format)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
+		}
+	} else {
+		path, err := LocalPath(location)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
+		}
+		files, err = listFiles(path, spec.Format)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
+		}
 	}
-	files, err := listFiles(path, spec.Format)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
+	v := &validation{spec: spec, chk: newChecker(spec), files: files, store: store, results: make([]fileResult, len(files))}
+	limit := opts.Concurrency
+	if limit <= 0 && store != nil {
+		limit = max(runtime.GOMAXPROCS(0), objectConcurrency)
 	}
-	v := &validation{spec: spec, chk: newChecker(spec), files: files, results: make([]fileResult, len(files))}
-	err = forEach(ctx, len(files), opts.Concurrency, func(i int) error { return v.scan(ctx, i) })
+	err := forEach(ctx, len(files), limit, func(i int) error { return v.scan(ctx, i) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
 	}
@@ -357,6 +382,7 @@ type validation struct {
 	spec    DatasetSpec
 	chk     *checker
 	files   []dataFile
+	store   *objectStore // the files' bucket; nil when they are local
 	results []fileResult
 }
 
@@ -376,22 +402,38 @@ func (v *validation) scan(ctx context.Context, i int) (err error) {
 	df := v.files[i]
 	res := &v.results[i]
 	res.cols = make([]colStats, len(v.chk.cols))
-	f, err := os.Open(df.path)
+	sctx, cancel := context.WithCancel(ctx) // ends the hashing of a Parquet object early
+	src, err := v.open(sctx, df)
 	if err != nil {
+		cancel()
 		return err
 	}
-	defer f.Close()
+	defer func() { src.Close() }()
+	defer cancel()
 	hc := &hashCounter{h: sha256.New()}
+	// hashed, when set, gives the end of the file's hashing apart from its
+	// decoding (a Parquet object: one streamed GET beside the range reads).
+	var hashed chan error
 	defer func() {
 		if r := recover(); r != nil { // a malformed file can panic a decoder
 			res.problem(v.spec.Format, fmt.Sprintf("reading failed: %v", r))
 			err = nil
-			if _, err2 := f.Seek(0, 0); err2 != nil {
-				err = err2
-				return
+			if hashed == nil {
+				src.Close()
+				again, err2 := v.open(ctx, df)
+				if err2 != nil {
+					err = err2
+					return
+				}
+				src = again
+				hc = &hashCounter{h: sha256.New()}
+				err = copyAll(hc, src)
 			}
-			hc = &hashCounter{h: sha256.New()}
-			err = copyAll(hc, f)
+		}
+		if hashed != nil {
+			if herr := <-hashed; err == nil {
+				err = herr
+			}
 		}
 		if err == nil {
 			res.digest = FileDigest{Path: df.rel, SHA256: hex.EncodeToString(hc.h.Sum(nil)), Size: hc.n}
@@ -400,17 +442,39 @@ func (v *validation) scan(ctx context.Context, i int) (err error) {
 	sc := scanner{ctx: ctx, chk: v.chk, file: i, res: res}
 	switch v.spec.Format {
 	case FormatCSV:
-		return sc.csv(f, hc, isGzip(df.rel))
+		return sc.csv(src, hc, isGzip(df.rel))
 	case FormatParquet:
-		return sc.parquet(f, hc)
+		if v.store == nil {
+			f := src.(*os.File)
+			if err := copyAll(hc, f); err != nil {
+				return err
+			}
+			return sc.parquet(f, hc.n)
+		}
+		hashed = make(chan error, 1)
+		go func(r io.Reader) { hashed <- copyAll(hc, r) }(src)
+		err := sc.parquet(v.store.readerAt(ctx, df.path, df.size), df.size)
+		if err != nil {
+			cancel()
+		}
+		return err
 	case FormatJSONL:
-		return sc.jsonl(f, hc, isGzip(df.rel))
+		return sc.jsonl(src, hc, isGzip(df.rel))
 	case FormatText:
-		return sc.text(f, hc, isGzip(df.rel))
+		return sc.text(src, hc, isGzip(df.rel))
 	case FormatTFRecord:
-		return sc.tfrecord(f, hc, isGzip(df.rel))
+		return sc.tfrecord(src, hc, isGzip(df.rel))
 	}
 	return fmt.Errorf("format %q: not supported", v.spec.Format)
+}
+
+// open returns a stream of a file of the dataset: the *os.File of a
+// local file, or a streamed GET of an object.
+func (v *validation) open(ctx context.Context, df dataFile) (io.ReadCloser, error) {
+	if v.store == nil {
+		return os.Open(df.path)
+	}
+	return v.store.open(ctx, df.path)
 }
 
 func (r *fileResult) problem(format, msg string) {

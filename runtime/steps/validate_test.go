@@ -404,8 +404,7 @@ func TestValidateErrors(t *testing.T) {
 		location string
 		want     string
 	}{
-		{"s3://payments-data/transactions/2026-11", "dataset transactions: s3://payments-data/transactions/2026-11: object stores (s3://) are not supported by this build; validate a local copy of the data with --path"},
-		{"gs://bucket/x", "object stores (gs://) are not supported by this build"},
+		{"hdfs://nn/transactions/2026-11", "dataset transactions: hdfs://nn/transactions/2026-11: hdfs:// is not read (object stores are read as s3://, gs://, azblob:// or az:// URIs); use a local copy"},
 		{"ftp://host/x", `unsupported URI scheme "ftp"`},
 		{"file://otherhost/x", `file URIs must name a local path (file:///path), not host "otherhost"`},
 		{filepath.Join(dir, "nope"), "nope: no such file or folder"},

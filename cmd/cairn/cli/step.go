@@ -33,8 +33,12 @@ func newStepValidateDataCmd(a *app) *cobra.Command {
 		Use:   "validate-data --dataset NAME --spec JSON [--path LOCATION] [--outputs DIR]",
 		Short: "Check a dataset against its spec and record its content digest",
 		Long: `Validate-data reads the dataset at --path, or at the spec's uri (a local
-path or a file:// URI, a file or a folder of files of the dataset's format;
-object stores are not read by this build), and runs the checks of its spec:
+path, a file:// URI, or an object-store URI s3://, gs://, azblob:// or
+az:// with the driver's options as its query, e.g.
+?endpoint=URL&use_path_style=true&region=R; a file, or a folder or prefix
+of files of the dataset's format, names starting with "." or "_" skipped;
+object-store credentials come from the environment), and runs the checks
+of its spec:
 every declared column is present with values of its type, non-nullable
 columns hold no nulls, no column has more nulls than maxNullFraction, there
 are at least minRows rows, and numbers lie within their ranges. Every failed
@@ -98,7 +102,7 @@ When every check passes it prints a summary and writes into --outputs:
 	}
 	cmd.Flags().StringVar(&dataset, "dataset", "", "name of the dataset (must match the spec)")
 	cmd.Flags().StringVar(&spec, "spec", "", "the dataset's spec as JSON, or @FILE")
-	cmd.Flags().StringVar(&path, "path", "", "location to read instead of the spec's uri (a path or file:// URI)")
+	cmd.Flags().StringVar(&path, "path", "", "location to read instead of the spec's uri (a path, file:// or object-store URI)")
 	cmd.Flags().StringVar(&outputs, "outputs", "", "folder to write digest, snapshot.json and manifest.sha256 into")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "files read at once (0: one per CPU)")
 	return cmd
@@ -151,7 +155,7 @@ is missing or not a number, or the metrics file is missing or not JSON.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&metrics, "metrics", "", "the evaluation's metrics JSON (a path or file:// URI)")
+	cmd.Flags().StringVar(&metrics, "metrics", "", "the evaluation's metrics JSON (a path, file:// or object-store URI)")
 	cmd.Flags().StringVar(&gates, "gates", "", `the gates as JSON, e.g. {"auc": ">= 0.92"}`)
 	return cmd
 }
@@ -183,7 +187,11 @@ provenance (SLSA Provenance v1: git commit, spec digest, dataset digests,
 feature outputs, training image, base model, hyperparameters, metrics, run
 id, start and finish times) and, when the pipeline evaluates, the
 evaluation (metrics, gates, verdict); then tags the model "latest". It
-writes the manifest digest to --outputs/digest.`,
+writes the manifest digest to --outputs/digest. --model and --metrics may
+be local paths or object-store URIs (s3://, gs://, azblob://, az://): a
+model prefix is downloaded to a temporary folder, pushed and removed; the
+feature outputs under $CAIRN_RUN_DIR, local or in an object store, are
+hashed for the provenance.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "spec", "model", "repository", "run-id", "key"); err != nil {
@@ -238,13 +246,13 @@ writes the manifest digest to --outputs/digest.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&spec, "spec", "", "the compiled project and pipeline as JSON")
-	f.StringVar(&model, "model", "", "folder the training wrote the model into")
+	f.StringVar(&model, "model", "", "folder the training wrote the model into (a path, or an object-store URI)")
 	f.StringVar(&repository, "repository", "", "where the model goes: host/repo, oci:PATH or a name in .cairn/oci")
 	f.StringVar(&runID, "run-id", "", "the run's id (the workflow uid); the model's tag")
 	f.StringVar(&started, "started", "", "when the run started (RFC 3339)")
 	f.StringVar(&key, "key", "", "cosign private key file")
 	f.StringVar(&outputs, "outputs", "", "folder to write digest and ref into")
-	f.StringVar(&metrics, "metrics", "", "the evaluation's metrics file")
+	f.StringVar(&metrics, "metrics", "", "the evaluation's metrics file (a path, or an object-store URI)")
 	f.StringArrayVar(&datasetDigests, "dataset-digest", nil, "NAME=DIGEST of a dataset validate-data recorded (repeatable)")
 	f.StringVar(&specDigest, "spec-digest", "", "digest of the evaluated spec")
 	f.StringVar(&gitCommit, "git-commit", "", "commit the specs were compiled from")
