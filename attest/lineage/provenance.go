@@ -24,6 +24,9 @@ const (
 	// AnnotationSnapshot is the resource-descriptor annotation holding a
 	// dataset's snapshot id.
 	AnnotationSnapshot = "cairn.dev/snapshot"
+	// AnnotationDerivedFrom is the resource-descriptor annotation listing
+	// the URIs of the datasets a dataset was made from.
+	AnnotationDerivedFrom = "cairn.dev/derived-from"
 )
 
 // Roles of resolved dependencies, in the AnnotationRole annotation.
@@ -97,6 +100,8 @@ type Dataset struct {
 	Digest string // "sha256:<hex>"
 	// Snapshot is the snapshot id the spec names, if any.
 	Snapshot string
+	// DerivedFrom are the URIs of the datasets it was made from.
+	DerivedFrom []string
 }
 
 // Feature is an output of a feature step the training read.
@@ -293,6 +298,13 @@ func datasetDescriptors(in []Dataset) ([]ResourceDescriptor, error) {
 		ann := role(RoleDataset)
 		if d.Snapshot != "" {
 			ann[AnnotationSnapshot] = d.Snapshot
+		}
+		if len(d.DerivedFrom) > 0 {
+			from := make([]any, len(d.DerivedFrom))
+			for i, u := range d.DerivedFrom {
+				from[i] = u
+			}
+			ann[AnnotationDerivedFrom] = from
 		}
 		out = append(out, ResourceDescriptor{Name: d.Name, URI: d.URI, Digest: digest, Annotations: ann})
 	}

@@ -280,7 +280,7 @@ func packDatasets(o PackOptions, inputs []string) ([]lineage.Dataset, error) {
 		if digest == "" {
 			return nil, fmt.Errorf("pack: dataset %s: no digest given (--dataset-digest %s=sha256:...)", name, name)
 		}
-		out = append(out, lineage.Dataset{Name: name, URI: d.URI, Digest: digest, Snapshot: d.Snapshot})
+		out = append(out, lineage.Dataset{Name: name, URI: d.URI, Digest: digest, Snapshot: d.Snapshot, DerivedFrom: d.DerivedFrom})
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func packFixture(t *testing.T) (PackOptions, *sign.PublicKey) {
 	var o PackOptions
 	spec := `{"project": {"name": "payments", "namespace": "payments-ml"},
 	"pipeline": {"name": "fraud",
-		"data": {"transactions": {"uri": "s3://payments-data/tx", "snapshot": "2026-11"}},
+		"data": {"transactions": {"uri": "s3://payments-data/tx", "snapshot": "2026-11", "derivedFrom": ["bigquery://payments/ledger"]}},
 		"features": {"build": {"outputs": ["features"]}},
 		"train": {"image": "registry.example.com/train@sha256:` + strings.Repeat("a", 64) + `", "hyperparameters": {"learning_rate": 0.1}, "inputs": ["features"]},
 		"evaluate": {"image": "registry.example.com/train:1", "inputs": ["features"], "gates": {"auc": ">= 0.9"}},
@@ -107,6 +108,9 @@ func TestPack(t *testing.T) {
 		if got := deps[name].Digest[alg]; got != hex {
 			t.Errorf("provenance dependency %s digest %s = %q, want %q", name, alg, got, hex)
 		}
+	}
+	if got := deps["transactions"].Annotations[lineage.AnnotationDerivedFrom]; !reflect.DeepEqual(got, []any{"bigquery://payments/ledger"}) {
+		t.Errorf("dataset dependency derived-from = %v, want the spec's derivedFrom", got)
 	}
 	if f := deps["build/features"]; len(f.Digest["sha256"]) != 64 {
 		t.Errorf("feature output dependency = %+v, want its content digest (the run folder is local)", f)

@@ -158,6 +158,7 @@ Exit codes: 0 success, 1 a mistake in the specs or a failed check,
 		newStepCmd(a),
 		newSchemaCmd(a),
 		newVersionCmd(a),
+		newAuditCmd(a),
 	)
 	return root
 }

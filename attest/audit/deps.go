@@ -1,3 +1,0 @@
-package audit
-
-import _ "modernc.org/sqlite" // pinned until the index imports it
