@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -230,11 +231,36 @@ func describeManifest(raw []byte, want v1.Hash) (v1.Descriptor, []byte, error) {
 }
 
 // index reads index.json.
+// indexCache holds the last index.json read of each layout, by path,
+// with the stamp of the file it was read from: looking up a tag (as
+// verifying, listing and indexing do, many times per layout) reads the
+// file again only when it was replaced.
+var indexCache sync.Map // string -> cachedIndex
+
+type cachedIndex struct {
+	stamp fileStamp
+	index *v1.IndexManifest
+}
+
+// index returns the layout's index.json; the caller may change the
+// returned value's Manifests slice.
 func (s *layoutStore) index() (*v1.IndexManifest, error) {
 	if ok, err := s.exists(); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, fmt.Errorf("layout %s: no OCI image layout (index.json): %w", s.dir, ErrNotFound)
+	}
+	name := filepath.Join(s.dir, "index.json")
+	if abs, err := filepath.Abs(name); err == nil {
+		name = abs
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("layout %s: %w", s.dir, err)
+	}
+	st := stampOf(fi)
+	if c, ok := indexCache.Load(name); ok && c.(cachedIndex).stamp == st {
+		return copyIndex(c.(cachedIndex).index), nil
 	}
 	ii, err := s.path.ImageIndex()
 	if err != nil {
@@ -244,7 +270,18 @@ func (s *layoutStore) index() (*v1.IndexManifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layout %s: reading index.json: %w", s.dir, err)
 	}
+	// A file replaced within the same clock tick as st could keep its
+	// stamp; such a recent one is not cached.
+	if !st.racy(time.Now()) {
+		indexCache.Store(name, cachedIndex{st, copyIndex(index)})
+	}
 	return index, nil
+}
+
+func copyIndex(in *v1.IndexManifest) *v1.IndexManifest {
+	out := *in
+	out.Manifests = append([]v1.Descriptor(nil), in.Manifests...)
+	return &out
 }
 
 func (s *layoutStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {

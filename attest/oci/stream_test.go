@@ -185,3 +185,42 @@ func mustHash(t *testing.T, s string) v1.Hash {
 	}
 	return h
 }
+
+// TestLayoutIndexCache: index.json is read again whenever it is replaced,
+// and a caller changing what index returned leaves the cache intact.
+func TestLayoutIndexCache(t *testing.T) {
+	ctx := context.Background()
+	old := racyWindow
+	racyWindow = 0
+	defer func() { racyWindow = old }()
+	src := writeModel(t, 1, 1<<10, 9)
+	ref := Ref{Layout: filepath.Join(t.TempDir(), "l"), Tag: "v1"}
+	res, err := Push(ctx, src, ref, PushOptions{Options: testOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newLayoutStore(ref.Layout)
+	for i, tag := range []string{"v2", "v3", "v4"} {
+		if _, err := s.Tags(ctx); err != nil { // cached now
+			t.Fatal(err)
+		}
+		if err := s.Tag(ctx, tag, res.Descriptor); err != nil {
+			t.Fatal(err)
+		}
+		tags, err := s.Tags(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tags) != i+2 || tags[len(tags)-1].Name != tag {
+			t.Fatalf("Tags after tagging %s = %v, want %d tags ending with it", tag, tags, i+2)
+		}
+	}
+	idx, err := s.index()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.Manifests = idx.Manifests[:0]
+	if tags, _ := s.Tags(ctx); len(tags) != 4 {
+		t.Errorf("Tags after a caller emptied its copy = %v, want the 4 tags", tags)
+	}
+}
