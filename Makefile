@@ -36,6 +36,7 @@ demo: build
 bench:
 	$(GO) test ./compiler ./compiler/verify ./attest/sign ./runtime/steps -run '^$$' -bench . -benchmem -benchtime 3x
 	CAIRN_BENCH_BIG=1 $(GO) test ./attest/oci -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m
+	$(GO) test ./attest/audit -run '^$$' -bench . -benchtime 1x -timeout 30m
 
 # Rewrite the golden files: compiler txtar cases, the examples' rendered
 # output and docs/spec.md.
