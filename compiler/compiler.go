@@ -23,6 +23,9 @@ import (
 	"cairn.dev/cairn/compiler/load"
 	"cairn.dev/cairn/compiler/lower"
 	"cairn.dev/cairn/compiler/lower/argo"
+	"cairn.dev/cairn/compiler/lower/kserve"
+	"cairn.dev/cairn/compiler/lower/monitoring"
+	"cairn.dev/cairn/compiler/lower/rbac"
 )
 
 // Version is the compiler's version, recorded on every object it emits.
@@ -220,6 +223,12 @@ func compilePipeline(p *ir.Project, pl *ir.Pipeline, opts Options, files map[str
 	if err != nil {
 		return Pipeline{}, err
 	}
+	served, err := serving(p, pl, meta)
+	if err != nil {
+		return Pipeline{}, err
+	}
+	objs = append(objs, served...)
+	objs = append(objs, rbac.Build(p, pl, meta)...)
 	// Estimates and the PII approval annotate the WorkflowTemplate alone.
 	template := map[string]string{lower.AnnotGPUHoursPerRun: check.FormatAmount(est.GPUHours)}
 	if est.Priced {
@@ -252,4 +261,28 @@ func compilePipeline(p *ir.Project, pl *ir.Pipeline, opts Options, files map[str
 		out.Files = append(out.Files, name)
 	}
 	return out, nil
+}
+
+// serving returns a served pipeline's objects besides the Argo ones: the
+// InferenceService when the spec pins the served digest (for GitOps
+// promotion; otherwise the deploy task applies it) and the PrometheusRule.
+func serving(p *ir.Project, pl *ir.Pipeline, meta lower.Meta) ([]lower.Object, error) {
+	s := pl.Serve
+	if s == nil {
+		return nil, nil
+	}
+	var objs []lower.Object
+	if s.Digest != "" {
+		isvc, err := kserve.Build(p, pl, meta, s.Digest, false)
+		if err != nil {
+			return nil, fmt.Errorf("lowering pipeline %q to an InferenceService: %w", pl.Name, err)
+		}
+		objs = append(objs, lower.Object{File: kserve.File, Value: isvc})
+	}
+	rule, err := monitoring.Build(p, pl, meta)
+	if err != nil {
+		return nil, fmt.Errorf("lowering pipeline %q to a PrometheusRule: %w", pl.Name, err)
+	}
+	objs = append(objs, lower.Object{File: monitoring.File, Value: rule})
+	return objs, nil
 }

@@ -428,8 +428,8 @@ func TestStatement(t *testing.T) {
 	if p, err := DecodePredicate("https://example.com/other", []byte(`{"x":1}`)); p != nil || err != nil {
 		t.Errorf("unknown type: %v, %v", p, err)
 	}
-	if IsKnownType(PredicateDeployment) {
-		t.Error("the deployment type is reserved, not known")
+	if !IsKnownType(PredicateDeployment) {
+		t.Error("the deployment type is not known")
 	}
 }
 

@@ -33,21 +33,22 @@ const (
 	// content digest, rows, schema and sensitivity of a dataset a model
 	// was trained on.
 	PredicateDatasetSnapshot = "https://cairn.dev/dataset-snapshot/v1"
-	// PredicateDeployment is reserved for Cairn's deployment predicate (a
-	// later issue). It is not one of KnownTypes yet.
+	// PredicateDeployment is Cairn's deployment predicate: where a model
+	// was rolled out (environment, namespace, InferenceService), its
+	// canary share, the commit and the time.
 	PredicateDeployment = "https://cairn.dev/deployment/v1"
 )
 
 // KnownTypes returns the predicate types Cairn defines a Go type for,
 // sorted. A verifier accepts these unless told otherwise.
 func KnownTypes() []string {
-	return []string{PredicateDatasetSnapshot, PredicateEvaluation, PredicateSLSAProvenance}
+	return []string{PredicateDatasetSnapshot, PredicateDeployment, PredicateEvaluation, PredicateSLSAProvenance}
 }
 
 // IsKnownType reports whether t is one of KnownTypes.
 func IsKnownType(t string) bool {
 	switch t {
-	case PredicateSLSAProvenance, PredicateEvaluation, PredicateDatasetSnapshot:
+	case PredicateSLSAProvenance, PredicateEvaluation, PredicateDatasetSnapshot, PredicateDeployment:
 		return true
 	}
 	return false
@@ -203,7 +204,7 @@ func (s *Statement) SubjectDigests() []string {
 }
 
 // DecodePredicate decodes the predicate of a known type into its Go type
-// (*Provenance, *Evaluation, *DatasetSnapshot) and checks the fields the
+// (*Provenance, *Evaluation, *DatasetSnapshot, *Deployment) and checks the fields the
 // type requires. Other types return nil and no error.
 func DecodePredicate(predicateType string, raw json.RawMessage) (any, error) {
 	var (
@@ -219,6 +220,9 @@ func DecodePredicate(predicateType string, raw json.RawMessage) (any, error) {
 		v, check = p, p.validate
 	case PredicateDatasetSnapshot:
 		p := &DatasetSnapshot{}
+		v, check = p, p.validate
+	case PredicateDeployment:
+		p := &Deployment{}
 		v, check = p, p.validate
 	default:
 		return nil, nil

@@ -174,9 +174,25 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 			c.errorf(sub("schedule", "timezone"), "unknown time zone %q: want an IANA name such as \"UTC\" or \"Europe/Paris\"", s.Timezone)
 		}
 	}
+	if s := pl.Serve; s != nil {
+		if s.ModelFormat == "" && (pl.Model.Format == "custom" || pl.Model.Format == "gguf") {
+			c.errorf(sub("serve"), "model format %q has no KServe model format: set serve.modelFormat to a format your ServingRuntime declares", pl.Model.Format)
+		}
+	}
 	if s := pl.Serve; s != nil && s.Drift != nil {
 		if _, err := cron.ParseStandard(s.Drift.Cron); err != nil {
 			c.errorf(sub("serve", "drift", "cron"), "bad schedule %q: %v", s.Drift.Cron, err)
+		}
+		for i, f := range s.Drift.Features {
+			found := false
+			for _, d := range pl.Data {
+				if d.Columns[f] != nil {
+					found = true
+				}
+			}
+			if !found {
+				c.errorf(sub("serve", "drift", "features", i), "drift feature %q is not a column of any dataset of the pipeline", f)
+			}
 		}
 	}
 	c.budget(p, pl, sub)

@@ -64,6 +64,14 @@ const (
 	AnnotPIIApprover = "cairn.dev/pii-approver"
 )
 
+// ServiceAccount is the name of a pipeline's own service account, which
+// its workflows run as (compiler/lower/rbac renders it with its Role):
+// the project's service account name, a dash and the pipeline's name, so
+// that no two pipelines share permissions.
+func ServiceAccount(p *ir.Project, pl *ir.Pipeline) string {
+	return p.ServiceAccount + "-" + pl.Name
+}
+
 // RunDir is the folder of one run: "<run-root>/<workflow uid>".
 const RunDir = "{{workflow.parameters." + ParamRunRoot + "}}/" + WorkflowUIDExpr
 

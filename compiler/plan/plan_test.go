@@ -111,7 +111,13 @@ func TestCheckDirWritten(t *testing.T) {
 		t.Errorf("CheckDir(written fraud) = %v, %v, want nil, nil", got, err)
 	}
 	head := compile(t, "fraud", `cron: "0 3 * * 1"`, `cron: "0 4 * * 1"`)
-	want := []FileChange{{"payments-ml/fraud/cronworkflow.yaml", Changed}, {"payments-ml/fraud/workflowtemplate.yaml", Changed}}
+	// Every object carries the spec digest, so each one changes.
+	want := []FileChange{
+		{"payments-ml/fraud/cronworkflow.yaml", Changed}, {"payments-ml/fraud/drift-cronworkflow.yaml", Changed},
+		{"payments-ml/fraud/prometheusrule.yaml", Changed}, {"payments-ml/fraud/role.yaml", Changed},
+		{"payments-ml/fraud/rolebinding.yaml", Changed}, {"payments-ml/fraud/serviceaccount.yaml", Changed},
+		{"payments-ml/fraud/workflowtemplate.yaml", Changed},
+	}
 	if got, err := CheckDir(out, head.Files); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("CheckDir(written fraud, new cron) = %v, %v, want %v, nil", got, err, want)
 	}
@@ -410,7 +416,11 @@ func TestDiffMPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := objectSummary(p), []string{"WorkflowTemplate nlp-research/bert-pretrain added"}; !slices.Equal(got, want) {
+		want := []string{
+			"Role nlp-research/cairn-pipeline-bert-pretrain added", "RoleBinding nlp-research/cairn-pipeline-bert-pretrain added",
+			"ServiceAccount nlp-research/cairn-pipeline-bert-pretrain added", "WorkflowTemplate nlp-research/bert-pretrain added",
+		}
+		if got := objectSummary(p); !slices.Equal(got, want) {
 			t.Errorf("Diff(nil, bert).Objects = %q, want %q", got, want)
 		}
 		// 2 nodes × 8 GPUs × 2h.

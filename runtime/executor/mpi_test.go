@@ -184,9 +184,10 @@ func TestExamples(t *testing.T) {
 			}
 			e := newEnv(t)
 			bin := filepath.Join(e.dir, "fake-bin")
-			// Each fake writes a digest where --outputs says.
+			// Each fake writes a digest (and deploy's storage-uri) where --outputs
+			// says.
 			const fake = `printf '%s %s\n' "$(basename "$0")" "$*" >> calls; [ -n "$COSIGN_PASSWORD" ] && echo "password $COSIGN_PASSWORD" >> calls
-prev=; for a in "$@"; do [ "$prev" = --outputs ] && echo "sha256:$2" > "$a/digest"; prev=$a; done; exit 0`
+prev=; for a in "$@"; do [ "$prev" = --outputs ] && echo "sha256:$2" > "$a/digest" && echo "oci://x@sha256:$2" > "$a/storage-uri"; prev=$a; done; exit 0`
 			writeScript(t, e.opts.Self, fake)
 			writeScript(t, filepath.Join(bin, "python"), fake)
 			writeScript(t, filepath.Join(bin, "python3"), fake)

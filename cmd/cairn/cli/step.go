@@ -23,7 +23,7 @@ digest; gate holds the evaluation's metrics against the pipeline's gates;
 pack pushes the model, signs it and attests its lineage.
 They exit 0 when the checks pass, 1 when one fails or the input is wrong,
 and 2 for a mistake on the command line.`,
-		newStepValidateDataCmd(a), newStepGateCmd(a), newStepPackCmd(a))
+		newStepValidateDataCmd(a), newStepGateCmd(a), newStepPackCmd(a), newStepDeployCmd(a), newStepDriftCmd(a))
 }
 
 func newStepValidateDataCmd(a *app) *cobra.Command {

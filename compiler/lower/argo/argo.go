@@ -72,6 +72,13 @@ func Lower(p *ir.Project, pl *ir.Pipeline, specJSON string, meta lower.Meta) ([]
 	if pl.Schedule != nil {
 		objs = append(objs, lower.Object{File: FileCron, Value: CronWorkflow(p, pl, meta)})
 	}
+	if pl.Serve != nil && pl.Serve.Drift != nil {
+		cw, err := DriftCronWorkflow(p, pl, meta)
+		if err != nil {
+			return nil, fmt.Errorf("lowering pipeline %q to a drift CronWorkflow: %w", pl.Name, err)
+		}
+		objs = append(objs, lower.Object{File: FileDriftCron, Value: cw})
+	}
 	return objs, nil
 }
 
@@ -97,7 +104,7 @@ func WorkflowTemplate(p *ir.Project, pl *ir.Pipeline, specJSON string, meta lowe
 		ObjectMeta: objectMeta(p, pl, meta),
 		Spec: wfv1.WorkflowSpec{
 			Entrypoint:         Entrypoint,
-			ServiceAccountName: p.ServiceAccount,
+			ServiceAccountName: lower.ServiceAccount(p, pl),
 			SecurityContext:    lower.PodSecurity(),
 			Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{{
 				Name:        lower.ParamRunRoot,
@@ -202,7 +209,13 @@ func (b *builder) build() error {
 		}
 		last = TaskGate
 	}
-	return b.pack(last)
+	if err := b.pack(last); err != nil {
+		return err
+	}
+	if pl.Serve != nil {
+		return b.deploy()
+	}
+	return nil
 }
 
 func (b *builder) platformContainer(step string, args []string) (*corev1.Container, error) {
@@ -478,10 +491,7 @@ func (b *builder) pack(after string) error {
 	if err != nil {
 		return err
 	}
-	c.Env = append(c.Env, corev1.EnvVar{Name: "COSIGN_PASSWORD", ValueFrom: &corev1.EnvVarSource{
-		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: b.p.Signing.Secret}, Key: "cosign.password"},
-	}})
-	c.VolumeMounts = []corev1.VolumeMount{{Name: signingVolume, MountPath: SigningMount, ReadOnly: true}}
+	b.signing(c)
 	b.add(wfv1.DAGTask{Name: TaskPack, Depends: depends(deps), Arguments: wfv1.Arguments{Parameters: taskArgs}}, wfv1.Template{
 		Name:      TaskPack,
 		Metadata:  stepMeta("pack"),
