@@ -20,7 +20,9 @@ func newStepCmd(a *app) *cobra.Command {
 own image between the user's steps (and what "cairn run" runs locally):
 validate-data checks a dataset against its spec and records its content
 digest; gate holds the evaluation's metrics against the pipeline's gates;
-pack pushes the model, signs it and attests its lineage.
+pack pushes the model, signs it and attests its lineage; deploy verifies
+the packed model and rolls it out as a canary, attesting where it runs;
+drift compares recent features with the training data.
 They exit 0 when the checks pass, 1 when one fails or the input is wrong,
 and 2 for a mistake on the command line.`,
 		newStepValidateDataCmd(a), newStepGateCmd(a), newStepPackCmd(a), newStepDeployCmd(a), newStepDriftCmd(a))
