@@ -396,6 +396,10 @@ func writeLineage(w io.Writer, rep *sign.Report) {
 				}
 				line(b.Name, strings.Join(kv, " "))
 			}
+		case *lineage.Deployment:
+			fmt.Fprintf(w, "deployment (verified): %s/%s\n", p.Environment, p.Namespace)
+			line("inferenceService", p.InferenceService, fmt.Sprintf("canary %d%%", p.CanaryPercent))
+			line("deployed", p.DeployedOn.UTC().Format(time.RFC3339), p.RunID)
 		case *lineage.Evaluation:
 			fmt.Fprintf(w, "evaluation (verified): %s\n", p.Verdict)
 			for _, g := range p.Gates {
