@@ -275,28 +275,41 @@ func (b *builder) validate(d *ir.Dataset) error {
 	return nil
 }
 
-// ingest adds the step writing the run's copy of dataset d.
-func (b *builder) ingest(d *ir.Dataset) error {
-	in := d.Ingest
-	res, err := lower.Resources(in.Resources.CPU, in.Resources.Memory, 0)
+// userStep describes a step running the user's image and command.
+type userStep struct {
+	what       string // for errors: "feature step \"x\"", "evaluate", ...
+	task       wfv1.DAGTask
+	label      string // the cairn.dev/step label
+	image      string
+	command    []string
+	env        map[string]string // the user's
+	inputs     []string
+	cairnEnv   map[string]string // Cairn's variables besides the inputs
+	resources  ir.Resources
+	maxRuntime string
+}
+
+// addUserStep adds a task and its container template for s: resources
+// with requests equal to limits, a deadline from maxRuntime, and the
+// command and environment escaped for Argo.
+func (b *builder) addUserStep(s userStep) error {
+	res, err := lower.Resources(s.resources.CPU, s.resources.Memory, 0)
 	if err != nil {
-		return fmt.Errorf("dataset %q: ingest: %w", d.Name, err)
+		return fmt.Errorf("%s: %w", s.what, err)
 	}
-	dl, err := deadline(in.MaxRuntime)
+	dl, err := deadline(s.maxRuntime)
 	if err != nil {
-		return fmt.Errorf("dataset %q: ingest: %w", d.Name, err)
+		return fmt.Errorf("%s: %w", s.what, err)
 	}
-	outs := map[string]string{"CAIRN_OUTPUT_" + lower.EnvName(d.Name): lower.DataURI(d.Name)}
-	name := IngestTask(d.Name)
 	var esc lower.Escaper
-	cmd := esc.Strings(in.Command)
-	env := esc.Env(lower.Env(b.pl, outs, nil, in.Env, &esc))
-	b.add(wfv1.DAGTask{Name: name}, wfv1.Template{
-		Name:     name,
-		Metadata: stepMeta("ingest"),
+	cmd := esc.Strings(s.command)
+	env := esc.Env(lower.Env(b.pl, s.cairnEnv, s.inputs, s.env, &esc))
+	b.add(s.task, wfv1.Template{
+		Name:     s.task.Name,
+		Metadata: stepMeta(s.label),
 		Container: &corev1.Container{
 			Name:            "main",
-			Image:           in.Image,
+			Image:           s.image,
 			Command:         cmd,
 			Env:             env,
 			Resources:       res,
@@ -307,37 +320,39 @@ func (b *builder) ingest(d *ir.Dataset) error {
 	return nil
 }
 
+// ingest adds the step writing the run's copy of dataset d.
+func (b *builder) ingest(d *ir.Dataset) error {
+	in := d.Ingest
+	return b.addUserStep(userStep{
+		what:       fmt.Sprintf("dataset %q: ingest", d.Name),
+		task:       wfv1.DAGTask{Name: IngestTask(d.Name)},
+		label:      "ingest",
+		image:      in.Image,
+		command:    in.Command,
+		env:        in.Env,
+		cairnEnv:   map[string]string{"CAIRN_OUTPUT_" + lower.EnvName(d.Name): lower.DataURI(d.Name)},
+		resources:  in.Resources,
+		maxRuntime: in.MaxRuntime,
+	})
+}
+
 func (b *builder) feature(f *ir.FeatureStep) error {
-	res, err := lower.Resources(f.Resources.CPU, f.Resources.Memory, 0)
-	if err != nil {
-		return fmt.Errorf("feature step %q: %w", f.Name, err)
-	}
-	dl, err := deadline(f.MaxRuntime)
-	if err != nil {
-		return fmt.Errorf("feature step %q: %w", f.Name, err)
-	}
 	outs := map[string]string{}
 	for _, o := range f.Outputs {
 		outs["CAIRN_OUTPUT_"+lower.EnvName(o)] = lower.FeatureOutputURI(f.Name, o)
 	}
-	name := FeatureTask(f.Name)
-	var esc lower.Escaper
-	cmd := esc.Strings(f.Command)
-	env := esc.Env(lower.Env(b.pl, outs, f.Inputs, f.Env, &esc))
-	b.add(wfv1.DAGTask{Name: name, Depends: depends(b.producers(f.Inputs))}, wfv1.Template{
-		Name:     name,
-		Metadata: stepMeta("feature"),
-		Container: &corev1.Container{
-			Name:            "main",
-			Image:           f.Image,
-			Command:         cmd,
-			Env:             env,
-			Resources:       res,
-			SecurityContext: lower.ContainerSecurity(),
-		},
-		ActiveDeadlineSeconds: dl,
+	return b.addUserStep(userStep{
+		what:       fmt.Sprintf("feature step %q", f.Name),
+		task:       wfv1.DAGTask{Name: FeatureTask(f.Name), Depends: depends(b.producers(f.Inputs))},
+		label:      "feature",
+		image:      f.Image,
+		command:    f.Command,
+		env:        f.Env,
+		inputs:     f.Inputs,
+		cairnEnv:   outs,
+		resources:  f.Resources,
+		maxRuntime: f.MaxRuntime,
 	})
-	return nil
 }
 
 func (b *builder) train() error {
@@ -419,31 +434,18 @@ func retry(c ir.Compute) *wfv1.RetryStrategy {
 
 func (b *builder) evaluate() error {
 	e := b.pl.Evaluate
-	res, err := lower.Resources(e.Resources.CPU, e.Resources.Memory, 0)
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	dl, err := deadline(e.MaxRuntime)
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	var esc lower.Escaper
-	cmd := esc.Strings(e.Command)
-	env := esc.Env(lower.Env(b.pl, map[string]string{"CAIRN_MODEL": lower.ModelURI, "CAIRN_METRICS": lower.MetricsURI}, e.Inputs, e.Env, &esc))
-	b.add(wfv1.DAGTask{Name: TaskEvaluate, Depends: depends(append([]string{TaskTrain}, b.producers(e.Inputs)...))}, wfv1.Template{
-		Name:     TaskEvaluate,
-		Metadata: stepMeta("evaluate"),
-		Container: &corev1.Container{
-			Name:            "main",
-			Image:           e.Image,
-			Command:         cmd,
-			Env:             env,
-			Resources:       res,
-			SecurityContext: lower.ContainerSecurity(),
-		},
-		ActiveDeadlineSeconds: dl,
+	return b.addUserStep(userStep{
+		what:       "evaluate",
+		task:       wfv1.DAGTask{Name: TaskEvaluate, Depends: depends(append([]string{TaskTrain}, b.producers(e.Inputs)...))},
+		label:      "evaluate",
+		image:      e.Image,
+		command:    e.Command,
+		env:        e.Env,
+		inputs:     e.Inputs,
+		cairnEnv:   map[string]string{"CAIRN_MODEL": lower.ModelURI, "CAIRN_METRICS": lower.MetricsURI},
+		resources:  e.Resources,
+		maxRuntime: e.MaxRuntime,
 	})
-	return nil
 }
 
 func (b *builder) gate() error {
