@@ -17,8 +17,8 @@ test:
 # The main job on the embedded defaults: build cairn, make a demo signing
 # key in .cairn if there is none, compile every example, run the fraud
 # pipeline end to end (ingest, validate, features, train, evaluate, gate,
-# pack, sign, attest into .cairn/oci), verify the model and print its
-# digest and lineage.
+# pack, sign, attest into .cairn/oci, deploy), verify the model, print its
+# digest and lineage, and trace it through the audit index.
 DEMO_PASSWORD ?= cairn-demo
 demo: build
 	@mkdir -p .cairn
@@ -30,6 +30,8 @@ demo: build
 	CAIRN_PASSWORD=$(DEMO_PASSWORD) $(BIN) run examples/fraud --pipeline fraud --secret cairn-signing-key=.cairn
 	$(BIN) verify fraud:latest --key .cairn/cosign.pub --lineage \
 		--require https://slsa.dev/provenance/v1 --require https://cairn.dev/evaluation/v1
+	$(BIN) audit index -q --key .cairn/cosign.pub
+	$(BIN) audit trace fraud:latest
 
 # Compile against bare CUE, output checks against argo lint (when the argo
 # CLI is on PATH), model push and pull against this machine's sha256 rate.
