@@ -192,13 +192,16 @@ func TestDiffAndQuery(t *testing.T) {
 	for _, c := range changes {
 		got[c.Field] = c
 	}
-	for _, f := range []string{"base-model", "commit", "spec", "dataset.raw", "dataset.clean", "hyperparameter.lr", "metric.auc", "evaluation.metric.auc"} {
+	for _, f := range []string{"base-model", "commit", "spec", "spec.pipeline.train.hyperparameters.lr", "dataset.raw", "dataset.clean", "hyperparameter.lr", "metric.auc", "evaluation.metric.auc"} {
 		if _, ok := got[f]; !ok {
 			t.Errorf("Diff(base, ft) lacks %s: %+v", f, changes)
 		}
 	}
 	if _, ok := got["signer"]; ok {
 		t.Errorf("Diff(base, ft) reports a signer change: %+v", got["signer"])
+	}
+	if _, ok := got["spec.pipeline.train.image"]; ok {
+		t.Errorf("Diff(base, ft) reports an unchanged spec field: %+v", got["spec.pipeline.train.image"])
 	}
 	if got["base-model"].B != refs["base"].Digest {
 		t.Errorf("Diff base-model = %+v, want B = %s", got["base-model"], refs["base"].Digest)

@@ -98,6 +98,10 @@ func provenanceJSON(t testing.TB, tr training) []byte {
 		Hyperparameters: map[string]any{"lr": tr.lr, "epochs": 3},
 		Metrics:         map[string]float64{"auc": 0.9 + tr.lr},
 		RunID:           tr.run,
+		Spec: map[string]any{"pipeline": map[string]any{
+			"name":  "fraud",
+			"train": map[string]any{"image": "registry.example.com/train", "hyperparameters": map[string]any{"lr": tr.lr}},
+		}},
 	}
 	if tr.base != "" {
 		in.BaseModel = &lineage.Artifact{Ref: "base", Digest: tr.base}

@@ -610,6 +610,7 @@ func (d *DB) facts(ctx context.Context, digest string, o QueryOptions) (map[stri
 	for _, n := range t.Nodes {
 		switch {
 		case runs[n.ID]:
+			flattenAll(f, "spec.", n.Attrs["spec"])
 			flatten(f, "hyperparameter.", n.Attrs["hyperparameters"])
 			flatten(f, "metric.", n.Attrs["metrics"])
 			if p, ok := n.Attrs["pipeline"]; ok {
@@ -633,6 +634,26 @@ func flatten(f map[string]string, prefix string, v any) {
 	for k, x := range m {
 		switch y := x.(type) {
 		case map[string]any, []any:
+			raw, _ := json.Marshal(y)
+			f[prefix+k] = string(raw)
+		default:
+			f[prefix+k] = fmt.Sprint(y)
+		}
+	}
+}
+
+// flattenAll adds every leaf of a JSON object under its dotted path (a
+// list is one leaf, as JSON).
+func flattenAll(f map[string]string, prefix string, v any) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	for k, x := range m {
+		switch y := x.(type) {
+		case map[string]any:
+			flattenAll(f, prefix+k+".", y)
+		case []any:
 			raw, _ := json.Marshal(y)
 			f[prefix+k] = string(raw)
 		default:

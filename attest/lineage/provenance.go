@@ -139,6 +139,10 @@ type TrainingInput struct {
 	SpecDigest string
 	// CompilerVersion is the Cairn version that compiled the pipeline.
 	CompilerVersion string
+	// Spec is the evaluated spec as compiled (a JSON object: the project
+	// and the pipeline), recorded as externalParameters.spec so that two
+	// runs can be compared field by field; nil records the digest alone.
+	Spec map[string]any
 	Datasets        []Dataset
 	Features        []Feature
 	// Image is the training image; it must name its digest, in the
@@ -175,6 +179,9 @@ func TrainingProvenance(in TrainingInput) (*Provenance, error) {
 		if v != "" {
 			ext[k] = v
 		}
+	}
+	if in.Spec != nil {
+		ext["spec"] = in.Spec
 	}
 	p := &Provenance{
 		BuildDefinition: BuildDefinition{BuildType: BuildTypeTraining, ExternalParameters: ext},

@@ -58,6 +58,9 @@ type PackSpec struct {
 // them.
 type PackOptions struct {
 	Spec PackSpec
+	// SpecJSON is the same spec as the JSON object it was decoded from; it
+	// is recorded in the provenance, so runs compare field by field.
+	SpecJSON map[string]any
 	// ModelDir is the folder the training wrote: a path, a file:// URI or
 	// an object-store URI, whose objects are downloaded to a temporary
 	// folder to push.
@@ -181,6 +184,7 @@ func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
 		Pipeline:        pl.Name,
 		GitCommit:       o.GitCommit,
 		SpecDigest:      o.SpecDigest,
+		Spec:            o.SpecJSON,
 		Datasets:        datasets,
 		Features:        features,
 		Image:           pl.Train.Image,

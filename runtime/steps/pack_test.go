@@ -54,6 +54,9 @@ func packFixture(t *testing.T) (PackOptions, *sign.PublicKey) {
 	if err := json.Unmarshal([]byte(spec), &o.Spec); err != nil {
 		t.Fatal(err)
 	}
+	if err := json.Unmarshal([]byte(spec), &o.SpecJSON); err != nil {
+		t.Fatal(err)
+	}
 	o.ModelDir = filepath.Join(dir, "run", "model")
 	o.RunDir = filepath.Join(dir, "run")
 	o.Repository = "oci:" + filepath.Join(dir, "layout")
@@ -114,6 +117,9 @@ func TestPack(t *testing.T) {
 	}
 	if f := deps["build/features"]; len(f.Digest["sha256"]) != 64 {
 		t.Errorf("feature output dependency = %+v, want its content digest (the run folder is local)", f)
+	}
+	if s, _ := prov.BuildDefinition.ExternalParameters["spec"].(map[string]any); s == nil || s["pipeline"].(map[string]any)["name"] != "fraud" {
+		t.Errorf("externalParameters.spec = %v, want the compiled spec", prov.BuildDefinition.ExternalParameters["spec"])
 	}
 	md := prov.RunDetails.Metadata
 	if md.InvocationID != "run-1" || !md.StartedOn.Equal(o.Started) || !md.FinishedOn.Equal(o.Started.Add(time.Minute)) {

@@ -203,6 +203,9 @@ hashed for the provenance.`,
 			if err := json.Unmarshal([]byte(spec), &o.Spec); err != nil {
 				return fmt.Errorf("--spec: want the compiled spec as JSON: %v", err)
 			}
+			if err := json.Unmarshal([]byte(spec), &o.SpecJSON); err != nil {
+				return fmt.Errorf("--spec: want the compiled spec as a JSON object: %v", err)
+			}
 			o.DatasetDigests = map[string]string{}
 			for _, kv := range datasetDigests {
 				name, digest, ok := strings.Cut(kv, "=")
