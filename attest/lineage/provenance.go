@@ -142,9 +142,9 @@ type TrainingInput struct {
 	// Spec is the evaluated spec as compiled (a JSON object: the project
 	// and the pipeline), recorded as externalParameters.spec so that two
 	// runs can be compared field by field; nil records the digest alone.
-	Spec map[string]any
-	Datasets        []Dataset
-	Features        []Feature
+	Spec     map[string]any
+	Datasets []Dataset
+	Features []Feature
 	// Image is the training image; it must name its digest, in the
 	// reference or in ImageDigest.
 	Image       string

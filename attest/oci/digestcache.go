@@ -11,6 +11,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 // digestCache remembers the digest of files already hashed, keyed by
@@ -97,5 +99,5 @@ func (c *digestCache) put(abs string, st fileStamp, h v1.Hash) {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return
 	}
-	_ = writeFileAtomic(name, []byte(abs+"\n"+st.String()+"\n"+h.String()+"\n"))
+	_ = atomicfile.Write(name, []byte(abs+"\n"+st.String()+"\n"+h.String()+"\n"), 0o644)
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 // annotationRefName names a manifest in a layout's index.json.
@@ -316,7 +318,7 @@ func (s *layoutStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) e
 	if err != nil {
 		return fmt.Errorf("layout %s: encoding index.json: %w", s.dir, err)
 	}
-	return writeFileAtomic(filepath.Join(s.dir, "index.json"), raw)
+	return atomicfile.Write(filepath.Join(s.dir, "index.json"), raw, 0o644)
 }
 
 func (s *layoutStore) Tags(context.Context) ([]Tag, error) {
@@ -331,34 +333,6 @@ func (s *layoutStore) Tags(context.Context) ([]Tag, error) {
 		}
 	}
 	return sortTags(tags), nil
-}
-
-// writeFileAtomic replaces the file at name with data through a
-// temporary file and a rename.
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
 }
 
 // ctxReader fails reads once its context is done.

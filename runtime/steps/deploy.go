@@ -22,6 +22,8 @@ import (
 	"cairn.dev/cairn/attest/lineage"
 	"cairn.dev/cairn/attest/oci"
 	"cairn.dev/cairn/attest/sign"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 // DigestPlaceholder stands for the model's digest in the InferenceService
@@ -144,7 +146,7 @@ func Deploy(ctx context.Context, o DeployOptions) (*DeployResult, error) {
 		if err := os.MkdirAll(o.Outputs, 0o755); err != nil {
 			return res, fmt.Errorf("deploy: %w", err)
 		}
-		if err := writeFileAtomic(filepath.Join(o.Outputs, StorageURIFile), []byte(uri)); err != nil {
+		if err := atomicfile.Write(filepath.Join(o.Outputs, StorageURIFile), []byte(uri), 0o644); err != nil {
 			return res, fmt.Errorf("deploy: %w", err)
 		}
 	}
@@ -157,7 +159,7 @@ func Deploy(ctx context.Context, o DeployOptions) (*DeployResult, error) {
 				return res, fmt.Errorf("deploy: %w", err)
 			}
 			p := filepath.Join(dir, InferenceServiceFile)
-			if err := writeFileAtomic(p, manifest); err != nil {
+			if err := atomicfile.Write(p, manifest, 0o644); err != nil {
 				return res, fmt.Errorf("deploy: %w", err)
 			}
 			res.Written = append(res.Written, p)

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 // Drift compares the distribution of recent feature values with the
@@ -311,7 +313,7 @@ func (r *DriftReport) WriteDriftOutputs(report, outputs string) error {
 		if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(report, append(data, '\n')); err != nil {
+		if err := atomicfile.Write(report, append(data, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
@@ -319,7 +321,7 @@ func (r *DriftReport) WriteDriftOutputs(report, outputs string) error {
 		if err := os.MkdirAll(outputs, 0o755); err != nil {
 			return err
 		}
-		return writeFileAtomic(filepath.Join(outputs, "drifted"), []byte(strconv.FormatBool(r.Drifted)))
+		return atomicfile.Write(filepath.Join(outputs, "drifted"), []byte(strconv.FormatBool(r.Drifted)), 0o644)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 // Output files of validate-data.
@@ -40,33 +42,11 @@ func (s *Snapshot) WriteOutputs(dir string) error {
 		{SnapshotFile, js.Bytes()},
 		{DigestFile, []byte(s.Digest)},
 	} {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it to path.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // WriteSummary prints a short account of the snapshot: totals, the digest

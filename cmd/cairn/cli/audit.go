@@ -15,6 +15,8 @@ import (
 	"cairn.dev/cairn/attest/audit"
 	"cairn.dev/cairn/attest/oci"
 	"cairn.dev/cairn/attest/sign"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 func newAuditCmd(a *app) *cobra.Command {
@@ -234,6 +236,28 @@ func writeTrace(w io.Writer, t *audit.Trace) {
 	tw.Flush()
 }
 
+// writeList writes items as JSON (an empty list, never null), or as a
+// table with a header and a closing count of noun.
+func writeList[T any](w io.Writer, output string, items []T, header string, row func(T) string, noun string) error {
+	if output == "json" {
+		if items == nil {
+			items = []T{}
+		}
+		return writeJSON(w, items)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d %s\n", len(items), noun)
+	return err
+}
+
+// dash stands for an empty cell.
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -266,22 +290,13 @@ distrusting the dataset reaches.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if af.output == "json" {
-				return writeJSON(w, uses)
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MODEL\tSTATUS\tDEPTH\tPATH")
-			for _, u := range uses {
+			return writeList(cmd.OutOrStdout(), af.output, uses, "MODEL\tSTATUS\tDEPTH\tPATH", func(u audit.Use) string {
 				ref := u.Model
 				if len(u.Artifacts) > 0 {
 					ref = u.Artifacts[0].Ref()
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", ref, u.Status, len(u.Path)-1, strings.Join(u.Path, " -> "))
-			}
-			tw.Flush()
-			fmt.Fprintf(w, "%d models\n", len(uses))
-			return nil
+				return fmt.Sprintf("%s\t%s\t%d\t%s", ref, u.Status, len(u.Path)-1, strings.Join(u.Path, " -> "))
+			}, "models")
 		},
 	}
 	af.add(cmd, true, true)
@@ -305,21 +320,9 @@ func newAuditUnsignedCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if af.output == "json" {
-				if ps == nil {
-					ps = []audit.Problem{}
-				}
-				return writeJSON(w, ps)
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ARTIFACT\tKIND\tTYPE\tREASON\tKEY\tMESSAGE")
-			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Ref, p.Kind, dash(p.PredicateType), p.Reason, dash(p.KeyID), p.Message)
-			}
-			tw.Flush()
-			fmt.Fprintf(w, "%d problems\n", len(ps))
-			return nil
+			return writeList(cmd.OutOrStdout(), af.output, ps, "ARTIFACT\tKIND\tTYPE\tREASON\tKEY\tMESSAGE", func(p audit.Problem) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", p.Ref, p.Kind, dash(p.PredicateType), p.Reason, dash(p.KeyID), p.Message)
+			}, "problems")
 		},
 	}
 	af.add(cmd, true, false)
@@ -351,21 +354,9 @@ evaluation verdict, and the keys that signed them.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if af.output == "json" {
-				if changes == nil {
-					changes = []audit.Change{}
-				}
-				return writeJSON(w, changes)
-			}
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "FIELD\tA\tB")
-			for _, c := range changes {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Field, dash(c.A), dash(c.B))
-			}
-			tw.Flush()
-			fmt.Fprintf(w, "%d changes\n", len(changes))
-			return nil
+			return writeList(cmd.OutOrStdout(), af.output, changes, "FIELD\tA\tB", func(c audit.Change) string {
+				return fmt.Sprintf("%s\t%s\t%s", c.Field, dash(c.A), dash(c.B))
+			}, "changes")
 		},
 	}
 	af.add(cmd, true, true)
@@ -457,7 +448,7 @@ badge on every edge, and the details of every node.`,
 			if err != nil {
 				return internalError{err}
 			}
-			if err := writeFileAtomic(html, page); err != nil {
+			if err := atomicfile.Write(html, page, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d nodes, %d edges\n", html, len(t.Nodes), len(t.Edges))
@@ -467,34 +458,6 @@ badge on every edge, and the details of every node.`,
 	af.add(cmd, false, true)
 	cmd.Flags().StringVar(&html, "html", "", "the HTML file to write")
 	return cmd
-}
-
-// writeFileAtomic writes a file through a temporary file and a rename.
-func writeFileAtomic(name string, data []byte) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
 }
 
 func newAuditExportCmd(a *app) *cobra.Command {
@@ -528,7 +491,7 @@ checks it with no registry.`,
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(out, raw); err != nil {
+			if err := atomicfile.Write(out, raw, 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d files\n", out, n)

@@ -18,6 +18,8 @@ import (
 
 	"cairn.dev/cairn/attest/lineage"
 	"cairn.dev/cairn/attest/sign"
+
+	"cairn.dev/cairn/internal/atomicfile"
 )
 
 // Password environment variables, Cairn's first.
@@ -84,36 +86,13 @@ the terminal. Existing files are kept unless --force is given.`,
 	return cmd
 }
 
-// writeKeyFile writes a key through a temporary file in the same folder,
-// with its final mode from the start, making the folder if needed.
+// writeKeyFile writes a key file atomically with its final mode, making
+// the folder if needed.
 func writeKeyFile(name string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
+	return atomicfile.Write(name, data, mode)
 }
 
 // readPassword returns the key password: CAIRN_PASSWORD, else
@@ -423,12 +402,6 @@ func writeReport(w io.Writer, rep *sign.Report) error {
 	fmt.Fprintf(w, "artifact  %s\n", rep.Ref)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tSTATUS\tREASON\tTYPE\tKEY\tDIGEST")
-	dash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return s
-	}
 	var (
 		problems           []string
 		signed             bool
