@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -303,7 +305,7 @@ func (d *DB) Trace(ctx context.Context, digest string, o QueryOptions) (*Trace, 
 			seen[e.To] = true
 		}
 	}
-	nodes, err := d.nodesIn(ctx, sortedKeys(seen))
+	nodes, err := d.nodesIn(ctx, slices.Sorted(maps.Keys(seen)))
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +385,7 @@ func (d *DB) Uses(ctx context.Context, dataset string, o QueryOptions) ([]Use, e
 	// Breadth first, one level at a time, with one query per level for
 	// the nodes, the models' artifacts and the edges out.
 	for len(frontier) > 0 {
-		ids := sortedKeys(frontier)
+		ids := slices.Sorted(maps.Keys(frontier))
 		from := map[string]string{} // node whose edges to follow -> frontier node
 		var models []string
 		for _, id := range ids {
@@ -423,7 +425,7 @@ func (d *DB) Uses(ctx context.Context, dataset string, o QueryOptions) ([]Use, e
 			found[m] = Use{Model: m, Artifacts: as, Path: it.path, Status: status}
 			from["model:"+m] = "model:" + m
 		}
-		edges, err := d.edgesFromAll(ctx, sortedKeys(from), o)
+		edges, err := d.edgesFromAll(ctx, slices.Sorted(maps.Keys(from)), o)
 		if err != nil {
 			return nil, err
 		}
@@ -712,15 +714,6 @@ func (d *DB) Query(ctx context.Context, query string) (*Rows, error) {
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // placeholders returns "?,?,..." for n values, and the values as []any.

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -111,7 +113,7 @@ func NewDatasetSnapshot(in SnapshotInput) (*DatasetSnapshot, error) {
 			s.SchemaDigest, _ = ParseDigest(sd)
 		}
 	}
-	for _, c := range sortedKeys(in.Columns) {
+	for _, c := range slices.Sorted(maps.Keys(in.Columns)) {
 		if in.Columns[c].PII {
 			s.Sensitivity.PII = true
 			s.Sensitivity.PIIColumns = append(s.Sensitivity.PIIColumns, c)

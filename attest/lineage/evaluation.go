@@ -3,8 +3,9 @@ package lineage
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"time"
 
 	"cairn.dev/cairn/schemas"
@@ -71,7 +72,7 @@ func NewEvaluation(in EvaluationInput) (*Evaluation, error) {
 	if in.Pipeline == "" {
 		errs = append(errs, fmt.Errorf("no pipeline"))
 	}
-	for _, k := range sortedKeys(in.Metrics) {
+	for _, k := range slices.Sorted(maps.Keys(in.Metrics)) {
 		if v := in.Metrics[k]; math.IsNaN(v) || math.IsInf(v, 0) {
 			errs = append(errs, fmt.Errorf("metric %s: %v is not a finite number", k, v))
 		}
@@ -100,7 +101,7 @@ func NewEvaluation(in EvaluationInput) (*Evaluation, error) {
 			e.Evaluator = &d
 		}
 	}
-	for _, metric := range sortedKeys(in.Gates) {
+	for _, metric := range slices.Sorted(maps.Keys(in.Gates)) {
 		cond := in.Gates[metric]
 		g, err := schemas.ParseGate(cond)
 		if err != nil {
@@ -132,14 +133,4 @@ func (e *Evaluation) validate() error {
 		return fmt.Errorf("verdict %q: want %s or %s", e.Verdict, VerdictPass, VerdictFail)
 	}
 	return nil
-}
-
-// sortedKeys returns the keys of m, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,7 +190,7 @@ func TestDocExamples(t *testing.T) {
 		t.Errorf("the example provenance names transactions as %v, its snapshot has digest %v", got, snap.Digest)
 	}
 	docs := docExamples(t)
-	for _, name := range sortedKeys(made) {
+	for _, name := range slices.Sorted(maps.Keys(made)) {
 		want, ok := docs[name]
 		if !ok {
 			t.Errorf("docs/lineage.md has no example %q", name)

@@ -44,13 +44,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -338,7 +338,7 @@ func Diff(base, head map[string][]byte) (*Plan, error) {
 		for n := range ib {
 			names[n] = true
 		}
-		for _, n := range sortedKeys(names) {
+		for _, n := range slices.Sorted(maps.Keys(names)) {
 			if !slices.Equal(ia[n], ib[n]) {
 				p.Summary.ImagesChanged = append(p.Summary.ImagesChanged, ImageChange{pl[0], pl[1], n, ia[n], ib[n]})
 			}
@@ -491,7 +491,7 @@ func diffValue(out *[]FieldChange, p string, a, b any) {
 			for k := range b {
 				keys[k] = true
 			}
-			for _, k := range sortedKeys(keys) {
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
 				x, inA := a[k]
 				y, inB := b[k]
 				q := joinKey(p, k)
@@ -819,7 +819,7 @@ func walkPodSpecs(v any, f func(map[string]any)) {
 			f(v)
 			return
 		}
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			walkPodSpecs(v[k], f)
 		}
 	case []any:
@@ -850,7 +850,7 @@ func gpuHours(wt map[string]any) float64 {
 				deadline, _ = number(get(manifest, "spec", "runPolicy", "activeDeadlineSeconds"))
 			}
 			specs, _ := get(manifest, "spec", "mpiReplicaSpecs").(map[string]any)
-			for _, role := range sortedKeys(specs) {
+			for _, role := range slices.Sorted(maps.Keys(specs)) {
 				replicas, ok := number(get(specs[role], "replicas"))
 				if !ok {
 					replicas = 1
@@ -921,14 +921,4 @@ func str(v any, keys ...string) string {
 func list(v any) []any {
 	l, _ := v.([]any)
 	return l
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

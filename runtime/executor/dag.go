@@ -2,6 +2,7 @@ package executor
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -202,7 +203,7 @@ func (g *graph) ancestors(name string) []string {
 		}
 	}
 	walk(name)
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // descendants returns a task and every task that depends on it, directly
@@ -324,13 +325,4 @@ func (g *graph) runPhase(phase func(string) wfv1.NodePhase) wfv1.NodePhase {
 		}
 	}
 	return result
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

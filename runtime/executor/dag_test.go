@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestResolveDepends(t *testing.T) {
 	if got := g.ancestors("e"); !slices.Equal(got, []string{"a", "b-1", "c", "d"}) {
 		t.Errorf("ancestors of e = %q", got)
 	}
-	if got := sortedKeys(g.descendants("b-1")); !slices.Equal(got, []string{"b-1", "c", "d", "e"}) {
+	if got := slices.Sorted(maps.Keys(g.descendants("b-1"))); !slices.Equal(got, []string{"b-1", "c", "d", "e"}) {
 		t.Errorf("descendants of b-1 = %q", got)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,7 +109,7 @@ func workflowParameters(wft *wfv1.WorkflowTemplate, recorded, overrides map[stri
 			out[k] = v
 		}
 	}
-	for _, k := range sortedKeys(overrides) {
+	for _, k := range slices.Sorted(maps.Keys(overrides)) {
 		if !declared[k] {
 			return nil, fmt.Errorf("workflow parameter %q is not declared by the template (it declares %s)", k, orNone(names))
 		}

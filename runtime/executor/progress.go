@@ -3,8 +3,10 @@ package executor
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,7 +174,7 @@ func (p *reporter) draw() {
 	if !p.live || len(p.running) == 0 {
 		return
 	}
-	names := sortedKeys(p.running)
+	names := slices.Sorted(maps.Keys(p.running))
 	sort.SliceStable(names, func(i, j int) bool { return p.running[names[i]].since.Before(p.running[names[j]].since) })
 	for _, n := range names {
 		t := p.running[n]

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -62,7 +64,7 @@ func parseMetrics(data []byte, what string) (Metrics, error) {
 const nonFinite = "\x00"
 
 func (m Metrics) add(prefix string, obj map[string]json.RawMessage) error {
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		raw := obj[k]
 		name := prefix + k
 		switch raw[0] {
@@ -192,7 +194,7 @@ type GateResult struct {
 // fail.
 func Gate(metrics map[string]float64, gates map[string]string) (results []GateResult, ok bool) {
 	ok = true
-	for _, name := range sortedKeys(gates) {
+	for _, name := range slices.Sorted(maps.Keys(gates)) {
 		expr := gates[name]
 		r := GateResult{Metric: name, Gate: strings.TrimSpace(expr)}
 		v, found := metrics[name]

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -278,7 +280,7 @@ func packDatasets(o PackOptions, inputs []string) ([]lineage.Dataset, error) {
 		}
 	}
 	var out []lineage.Dataset
-	for _, name := range sortedKeys(names) {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		d := pl.Data[name]
 		digest := o.DatasetDigests[name]
 		if digest == "" {
@@ -295,7 +297,7 @@ func packDatasets(o PackOptions, inputs []string) ([]lineage.Dataset, error) {
 func packFeatures(ctx context.Context, o PackOptions, inputs []string) ([]lineage.Feature, error) {
 	pl := &o.Spec.Pipeline
 	var out []lineage.Feature
-	for _, step := range sortedKeys(pl.Features) {
+	for _, step := range slices.Sorted(maps.Keys(pl.Features)) {
 		for _, output := range pl.Features[step].Outputs {
 			read := false
 			for _, in := range inputs {

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 )
 
@@ -230,7 +232,7 @@ func (s *scanner) jsonl(f io.Reader, hc *hashCounter, gz bool) error {
 			s.res.cols[ci].keyAbsent = true
 		}
 	}
-	s.res.extra = sortedKeys(extra)
+	s.res.extra = slices.Sorted(maps.Keys(extra))
 	s.res.header = nil
 	if bad > 0 {
 		s.res.problem(FormatJSONL, fmt.Sprintf("line %d: %s (%d %s, not checked)", firstBad, badMsg, bad, plural(bad, "line is not a JSON object", "lines are not JSON objects")))

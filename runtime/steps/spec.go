@@ -7,8 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -107,14 +108,14 @@ func (s DatasetSpec) Check() error {
 	if s.Format == FormatText && len(s.Columns) > 0 {
 		bad("dataset %s: format text has no columns, but %d are declared", s.Name, len(s.Columns))
 	}
-	for _, name := range sortedKeys(s.Columns) {
+	for _, name := range slices.Sorted(maps.Keys(s.Columns)) {
 		switch t := s.Columns[name].Type; t {
 		case TypeString, TypeInt, TypeFloat, TypeBool, TypeTimestamp:
 		default:
 			bad("dataset %s: column %s: type %q: want string, int, float, bool or timestamp", s.Name, name, t)
 		}
 	}
-	for _, name := range sortedKeys(s.Checks.Ranges) {
+	for _, name := range slices.Sorted(maps.Keys(s.Checks.Ranges)) {
 		r := s.Checks.Ranges[name]
 		c, ok := s.Columns[name]
 		switch {
@@ -139,7 +140,7 @@ func (s DatasetSpec) Check() error {
 // PIIColumns returns the names of the columns marked pii, sorted.
 func (s DatasetSpec) PIIColumns() []string {
 	var out []string
-	for _, name := range sortedKeys(s.Columns) {
+	for _, name := range slices.Sorted(maps.Keys(s.Columns)) {
 		if s.Columns[name].PII {
 			out = append(out, name)
 		}
@@ -154,7 +155,7 @@ func (s DatasetSpec) PIIColumns() []string {
 func ColumnSchemaDigest(columns map[string]ColumnSpec) string {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, name := range sortedKeys(columns) {
+	for i, name := range slices.Sorted(maps.Keys(columns)) {
 		c := columns[name]
 		if i > 0 {
 			b.WriteByte(',')
@@ -179,15 +180,6 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	enc.SetEscapeHTML(false)
 	enc.Encode(s) // a string always encodes
 	b.Truncate(b.Len() - 1)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // jsonError turns a decoding error of data into one that names what was

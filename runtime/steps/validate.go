@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -212,7 +214,7 @@ type checker struct {
 
 func newChecker(spec DatasetSpec) *checker {
 	c := &checker{byName: map[string]int{}}
-	for _, name := range sortedKeys(spec.Columns) {
+	for _, name := range slices.Sorted(maps.Keys(spec.Columns)) {
 		col := column{name: name, spec: spec.Columns[name]}
 		if r, ok := spec.Checks.Ranges[name]; ok {
 			col.rng = &r
@@ -527,7 +529,7 @@ func (v *validation) finish() (*Snapshot, []Failure) {
 			}
 		}
 	}
-	snap.ExtraColumns = append(snap.ExtraColumns, sortedKeys(extra)...)
+	snap.ExtraColumns = append(snap.ExtraColumns, slices.Sorted(maps.Keys(extra))...)
 	snap.Digest = SnapshotDigest(snap.Manifest)
 	where := func(at loc) string {
 		unit := "row"
