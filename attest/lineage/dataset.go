@@ -126,41 +126,58 @@ func NewDatasetSnapshot(in SnapshotInput) (*DatasetSnapshot, error) {
 }
 
 // ContentDigest returns the content digest of a dataset's files,
-// "sha256:<hex>", and the manifest it is the digest of: one line per
-// file, sorted by path (bytewise), each "<sha256 hex>  <path>\n", the
+// "sha256:<hex>", and the manifest it is the digest of (see Manifest): the
 // output of
 //
 //	find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum
 //
-// in the dataset's folder. Paths holding a newline, a carriage return or
-// a backslash, which sha256sum would escape, are refused, and so is a path
-// listed twice.
+// in the dataset's folder. An empty path, a digest that is not sha256, a
+// path listed twice and an empty list are refused.
 func ContentDigest(files []File) (string, []byte, error) {
-	type line struct{ path, hex string }
-	lines := make([]line, 0, len(files))
-	for _, f := range files {
-		if f.Path == "" || strings.ContainsAny(f.Path, "\n\r\\") {
-			return "", nil, fmt.Errorf("file %q: a path must be non-empty and hold no newline, carriage return or backslash", f.Path)
-		}
-		h := strings.TrimPrefix(f.Digest, "sha256:")
-		if len(h) != 64 || !hexRE.MatchString(h) {
-			return "", nil, fmt.Errorf("file %s: digest %q: want sha256:<64 hex digits>", f.Path, f.Digest)
-		}
-		lines = append(lines, line{f.Path, h})
-	}
-	if len(lines) == 0 {
+	if len(files) == 0 {
 		return "", nil, fmt.Errorf("no files")
 	}
-	sort.Slice(lines, func(i, j int) bool { return lines[i].path < lines[j].path })
-	var buf bytes.Buffer
-	for i, l := range lines {
-		if i > 0 && lines[i-1].path == l.path {
-			return "", nil, fmt.Errorf("file %s: listed twice", l.path)
+	seen := make(map[string]bool, len(files))
+	for _, f := range files {
+		if f.Path == "" {
+			return "", nil, fmt.Errorf("a file with no path")
 		}
-		buf.WriteString(l.hex + "  " + l.path + "\n")
+		if seen[f.Path] {
+			return "", nil, fmt.Errorf("file %s: listed twice", f.Path)
+		}
+		seen[f.Path] = true
+		if h := strings.TrimPrefix(f.Digest, "sha256:"); len(h) != 64 || !hexRE.MatchString(h) {
+			return "", nil, fmt.Errorf("file %s: digest %q: want sha256:<64 hex digits>", f.Path, f.Digest)
+		}
 	}
-	sum := sha256.Sum256(buf.Bytes())
-	return "sha256:" + hex.EncodeToString(sum[:]), buf.Bytes(), nil
+	m := Manifest(files)
+	sum := sha256.Sum256(m)
+	return "sha256:" + hex.EncodeToString(sum[:]), m, nil
+}
+
+// Manifest returns the snapshot manifest of files in sha256sum's format,
+// so "sha256sum -c" run in the dataset's folder checks it: one line per
+// file, sorted by path (byte order), "<sha256 hex>  <path>\n", the path
+// relative to the dataset's folder with forward slashes. As sha256sum
+// does, a path holding a backslash, a newline or a carriage return is
+// written with "\\", "\n" and "\r" and its line starts with a backslash.
+// A digest may carry its "sha256:" prefix; digests are not checked.
+func Manifest(files []File) []byte {
+	sorted := append([]File(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	var b bytes.Buffer
+	for _, f := range sorted {
+		p := f.Path
+		if strings.ContainsAny(p, "\\\n\r") {
+			b.WriteByte('\\')
+			p = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(p)
+		}
+		b.WriteString(strings.TrimPrefix(f.Digest, "sha256:"))
+		b.WriteString("  ")
+		b.WriteString(p)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
 }
 
 // SchemaDigest returns "sha256:<hex>" of the column schema's canonical

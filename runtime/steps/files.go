@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"cairn.dev/cairn/attest/lineage"
 )
 
 // objectStores are URI schemes of object stores and remote file systems;
@@ -175,32 +177,14 @@ type FileDigest struct {
 	Size   int64  `json:"size"`
 }
 
-// Manifest returns the snapshot manifest of files, in the format of
-// sha256sum's output, so "sha256sum -c" run in the dataset's folder checks
-// it: one line per file, sorted by path (byte order),
-//
-//	<sha256 lower-case hex><space><space><path>\n
-//
-// where path is relative to the dataset's folder with forward slashes (the
-// base name when the dataset is one file). As in sha256sum, a path holding
-// a backslash, a newline or a carriage return is written with "\\", "\n"
-// and "\r" for them and its line starts with a backslash.
+// Manifest returns the snapshot manifest of files: lineage.Manifest, the
+// format of sha256sum's output.
 func Manifest(files []FileDigest) []byte {
-	sorted := append([]FileDigest(nil), files...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
-	var b strings.Builder
-	for _, f := range sorted {
-		p := f.Path
-		if strings.ContainsAny(p, "\\\n\r") {
-			b.WriteByte('\\')
-			p = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`).Replace(p)
-		}
-		b.WriteString(f.SHA256)
-		b.WriteString("  ")
-		b.WriteString(p)
-		b.WriteByte('\n')
+	lf := make([]lineage.File, len(files))
+	for i, f := range files {
+		lf[i] = lineage.File{Path: f.Path, Digest: f.SHA256, Size: f.Size}
 	}
-	return []byte(b.String())
+	return lineage.Manifest(lf)
 }
 
 // SnapshotDigest returns the content digest of a dataset snapshot,
