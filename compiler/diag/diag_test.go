@@ -62,3 +62,25 @@ func TestList(t *testing.T) {
 		t.Errorf("Sorted(warning, error at one place) = %v, want the error first, both kept", got)
 	}
 }
+
+func TestClosest(t *testing.T) {
+	fields := []string{"image", "command", "inputs", "hyperparameters", "compute", "critical", "env", "resources"}
+	tests := []struct {
+		name string
+		want string
+	}{
+		{"imgae", "image"},    // a swap
+		{"comand", "command"}, // a letter missing
+		{"hyperparamters", "hyperparameters"},
+		{"Inputs", "inputs"}, // case
+		{"learningRate", ""}, // nothing near
+		{"en", "env"},
+		{"xyz", ""},
+		{"image", ""}, // the name itself is no suggestion
+	}
+	for _, tt := range tests {
+		if got := diag.Closest(tt.name, fields); got != tt.want {
+			t.Errorf("Closest(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -98,6 +98,9 @@ func load1(cfg Config) ([]*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	if diags := checkModFile(root, cfg.Files); len(diags) > 0 {
+		return nil, diags
+	}
 	overlay := map[string]load.Source{}
 	for name, data := range cfg.Files {
 		overlay[filepath.Join(root, filepath.FromSlash(name))] = load.FromBytes(data)
@@ -332,6 +335,9 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 	for _, e := range cueerrors.Errors(cueerrors.Sanitize(cueerrors.Promote(err, ""))) {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
+		if msg == "" || strings.Contains(msg, "%!") {
+			msg = e.Error() // a plain Go error wrapped by CUE
+		}
 		if strings.Contains(msg, "errors in empty disjunction") || strings.Contains(msg, "(type _|_)") {
 			continue
 		}
@@ -613,7 +619,7 @@ func buildOne(ctx *cue.Context, root string, b *build.Instance, loc *locator) (*
 
 // rebase prefixes the file of a position in the user's files with base.
 func rebase(base string, p diag.Pos) diag.Pos {
-	if base == "" || base == "." || !p.IsValid() || isSchemaFile(p.File) || filepath.IsAbs(p.File) {
+	if base == "" || base == "." || !p.IsValid() || strings.HasPrefix(p.File, schemas.ImportPath+"/") || filepath.IsAbs(p.File) {
 		return p
 	}
 	p.File = path.Join(filepath.ToSlash(base), p.File)
