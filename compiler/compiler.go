@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -93,41 +94,18 @@ func (r *Result) Locate(namespace, pipeline string, path ...any) diag.Pos {
 // Without errors, the warnings are in Result.Warnings.
 func Compile(opts Options) (*Result, error) {
 	insts, err := load.Load(load.Config{Dir: opts.Dir, Files: opts.Files, PosBase: opts.PosBase})
+	var diags diag.List
 	if err != nil {
-		return nil, err
+		// Schema errors: check what could be evaluated too, so that
+		// every problem is reported at once.
+		var l diag.List
+		if !errors.As(err, &l) || len(insts) == 0 {
+			return nil, err
+		}
+		diags = l
 	}
 	res := &Result{Files: map[string][]byte{}, owners: map[string]*load.Instance{}}
-	var diags diag.List
-	seen := res.owners
-	var projects []*ir.Project
-	var placed []check.Placed // every decoded project, for the namespace rules
-	for _, in := range insts {
-		var p ir.Project
-		if err := in.Decode(&p); err != nil {
-			// The schema bounds every value the IR holds; this is a
-			// value that escaped them.
-			diags.Add(in.Locate(), load.ProjectField, "value out of range for the compiler: %v", err)
-			continue
-		}
-		placed = append(placed, check.Placed{Project: &p, Loc: in, Dir: in.Dir})
-		found := check.Project(&p, in)
-		diags = append(diags, found...)
-		if found.HasErrors() {
-			continue
-		}
-		for _, name := range ir.SortedKeys(p.Pipelines) {
-			key := p.Namespace + "/" + name
-			if prev, dup := seen[key]; dup {
-				diags.Add(in.Locate("pipelines", name), load.FormatPath([]string{load.ProjectField, "pipelines", name}),
-					"pipeline %s is also declared in package %s (%s)", key, prev.Dir, prev.Locate("pipelines", name))
-				continue
-			}
-			seen[key] = in
-		}
-		projects = append(projects, &p)
-	}
-	// Rules over the projects sharing a namespace, across packages.
-	diags = append(diags, check.Namespaces(placed)...)
+	projects := checkAll(insts, res.owners, &diags)
 	if err := diags.Err(); err != nil {
 		return nil, err
 	}
@@ -169,6 +147,48 @@ func Compile(opts Options) (*Result, error) {
 	})
 	emit.AddKustomizations(res.Files)
 	return res, nil
+}
+
+// checkAll decodes and checks every project, damaged ones included, adding
+// the problems to diags, and returns those that may be compiled: neither
+// damaged nor failing a check. owners gets the package of each of their
+// pipelines, by "<namespace>/<pipeline>".
+func checkAll(insts []*load.Instance, owners map[string]*load.Instance, diags *diag.List) []*ir.Project {
+	var projects []*ir.Project
+	var placed []check.Placed // every intact project, for the namespace rules
+	for _, in := range insts {
+		var p ir.Project
+		if err := in.Decode(&p); err != nil {
+			// The schema bounds every value the IR holds; this is a
+			// value that escaped them.
+			if !in.Damaged() {
+				diags.Add(in.Locate(), load.ProjectField, "value out of range for the compiler: %v", err)
+			}
+			continue
+		}
+		found := check.Project(&p, in)
+		*diags = append(*diags, found...)
+		if in.Damaged() {
+			continue // checked, never compiled; its quota sums would be wrong
+		}
+		placed = append(placed, check.Placed{Project: &p, Loc: in, Dir: in.Dir})
+		if found.HasErrors() {
+			continue
+		}
+		for _, name := range ir.SortedKeys(p.Pipelines) {
+			key := p.Namespace + "/" + name
+			if prev, dup := owners[key]; dup {
+				diags.Add(in.Locate("pipelines", name), load.FormatPath([]string{load.ProjectField, "pipelines", name}),
+					"pipeline %s is also declared in package %s (%s)", key, prev.Dir, prev.Locate("pipelines", name))
+				continue
+			}
+			owners[key] = in
+		}
+		projects = append(projects, &p)
+	}
+	// Rules over the projects sharing a namespace, across packages.
+	*diags = append(*diags, check.Namespaces(placed)...)
+	return projects
 }
 
 // SpecJSON returns the canonical JSON of a pipeline's evaluated spec: the

@@ -40,13 +40,46 @@ func WorkerName(pipeline string, nodes int) string {
 	return fmt.Sprintf("%s-xxxxx-worker-%d", wf, nodes-1)
 }
 
+// Damage is implemented by the Locator of a project that failed schema
+// validation, whose decoded form holds only its valid parts; the checks
+// skip what it reports, so that each problem is reported once, by the
+// schema, and no check runs on a value that is not there.
+type Damage interface {
+	// Damaged reports whether the project failed validation at the value
+	// at path, at a value under it or at one of its ancestors.
+	Damaged(path ...any) bool
+	// Lost reports whether the value at path or one of its ancestors
+	// failed validation, so that the decoded project may lack it.
+	Lost(path ...any) bool
+}
+
+// intact is the Damage of a project that passed validation.
+type intact struct{}
+
+func (intact) Damaged(...any) bool { return false }
+func (intact) Lost(...any) bool    { return false }
+
 type checker struct {
 	loc   Locator
+	dmg   Damage
 	p     *ir.Project
 	diags diag.List
 }
 
+// damaged reports whether any of the paths is damaged.
+func (c *checker) damaged(paths ...[]any) bool {
+	for _, p := range paths {
+		if c.dmg.Damaged(p...) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *checker) errorf(path []any, format string, args ...any) {
+	if c.damaged(path) {
+		return
+	}
 	c.diags = append(c.diags, diag.Diagnostic{
 		Pos:  c.loc.Locate(path...),
 		Path: cuePath(path),
@@ -57,6 +90,9 @@ func (c *checker) errorf(path []any, format string, args ...any) {
 // violation reports a broken policy rule with the severity the project's
 // policy.enforce gives the rule.
 func (c *checker) violation(rule string, path []any, format string, args ...any) {
+	if c.damaged(path, at("policy"), at("namespace")) {
+		return
+	}
 	c.diags = append(c.diags, diag.Diagnostic{
 		Pos:      c.loc.Locate(path...),
 		Path:     cuePath(path),
@@ -79,21 +115,40 @@ func at(path ...any) []any { return path }
 // warnings (policy rules that policy.enforce makes warnings), or nil. The
 // project fails to compile when the list holds an error: use its Err
 // method, or Split.
+//
+// When loc is also a Damage, the project failed schema validation and p
+// holds its valid parts: the checks that would read a damaged value are
+// skipped.
 func Project(p *ir.Project, loc Locator) diag.List {
-	c := &checker{loc: loc, p: p}
+	dmg, ok := loc.(Damage)
+	if !ok {
+		dmg = intact{}
+	}
+	c := &checker{loc: loc, dmg: dmg, p: p}
 	c.image(p, at("platformImage"), p.PlatformImage)
 	for _, name := range ir.SortedKeys(p.Pipelines) {
-		c.pipeline(p, p.Pipelines[name])
+		c.pipeline(p, name, p.Pipelines[name])
 	}
 	c.budgetPrices(p)
 	c.piiApprover(p)
 	return c.diags.Sorted()
 }
 
-func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
-	base := at("pipelines", pl.Name)
+// pipeline checks the pipeline declared under name (its name, unless the
+// project is damaged there).
+func (c *checker) pipeline(p *ir.Project, name string, pl *ir.Pipeline) {
+	base := at("pipelines", name)
 	sub := func(elems ...any) []any { return append(append([]any{}, base...), elems...) }
+	c.steps(p, pl, sub)
+	c.cycles(pl, sub)
+	c.compute(p, pl, sub)
+	c.datasets(p, pl, sub)
+	c.schedules(pl, sub)
+	c.budget(p, pl, sub)
+}
 
+// steps checks the steps' references, images, run times and gates.
+func (c *checker) steps(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any) {
 	// Names steps can read: datasets and feature outputs, each once.
 	declared := map[string]string{}
 	for _, name := range ir.SortedKeys(pl.Data) {
@@ -109,9 +164,10 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 		}
 	}
 	sources := pl.Sources()
+	sourcesLost := c.sourcesLost(pl, sub)
 	refs := func(path []any, inputs []string) {
 		for i, in := range inputs {
-			if _, ok := sources[in]; !ok {
+			if _, ok := sources[in]; !ok && !sourcesLost {
 				c.errorf(append(append([]any{}, path...), i), "reference to undeclared input %q: want a dataset or a feature output (%s)", in, strings.Join(ir.SortedKeys(sources), ", "))
 			}
 		}
@@ -133,39 +189,61 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 			}
 		}
 	}
-	c.cycles(pl, sub)
 	refs(sub("train", "inputs"), pl.Train.Inputs)
 	c.image(p, sub("train", "image"), pl.Train.Image)
-	c.compute(p, pl, sub)
 	if e := pl.Evaluate; e != nil {
 		refs(sub("evaluate", "inputs"), e.Inputs)
 		c.image(p, sub("evaluate", "image"), e.Image)
 		c.duration(sub("evaluate", "maxRuntime"), e.MaxRuntime)
 		for _, metric := range ir.SortedKeys(e.Gates) {
-			if _, err := schemas.ParseGate(e.Gates[metric]); err != nil {
-				c.errorf(sub("evaluate", "gates", metric), "%v", err)
-			}
+			c.gate(sub("evaluate", "gates", metric), e.Gates[metric])
 		}
 	}
+}
+
+// gate checks a gate expression; the error says what a gate looks like.
+func (c *checker) gate(path []any, expr string) {
+	_, err := schemas.ParseGate(expr)
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "OPERATOR") {
+		msg += `: want OPERATOR NUMBER such as ">= 0.9", with OPERATOR one of ` + GateOperators
+	}
+	c.errorf(path, "%s", msg)
+}
+
+// GateOperators lists the operators of a gate, as schemas.ParseGate takes
+// them.
+const GateOperators = ">=, >, <=, <, =="
+
+// datasets checks the datasets' ranges and personal data.
+func (c *checker) datasets(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any) {
 	for _, name := range ir.SortedKeys(pl.Data) {
 		d := pl.Data[name]
 		for _, col := range ir.SortedKeys(d.Checks.Ranges) {
 			r := d.Checks.Ranges[col]
-			if len(d.Columns) > 0 {
+			path := sub("data", name, "checks", "ranges", col)
+			if len(d.Columns) > 0 && !c.damaged(sub("data", name, "columns")) {
 				if cd, ok := d.Columns[col]; !ok {
-					c.errorf(sub("data", name, "checks", "ranges", col), "range on undeclared column %q", col)
+					c.errorf(path, "range on undeclared column %q", col)
 				} else if cd.Type != "int" && cd.Type != "float" {
-					c.errorf(sub("data", name, "checks", "ranges", col), "range on column %q of type %s: ranges apply to int and float columns", col, cd.Type)
+					c.errorf(path, "range on column %q of type %s: ranges apply to int and float columns", col, cd.Type)
 				}
 			}
 			if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
-				c.errorf(sub("data", name, "checks", "ranges", col), "empty range: min %v is greater than max %v", *r.Min, *r.Max)
+				c.errorf(path, "empty range: min %v is greater than max %v", *r.Min, *r.Max)
 			}
 		}
 		if path := piiPath(d); path != nil && !contains(p.Policy.PII.Namespaces, p.Namespace) {
 			c.violation(RulePII, sub(append([]any{"data", name}, path...)...), "policy: dataset %q holds personal data and namespace %q is not in policy.pii.namespaces", name, p.Namespace)
 		}
 	}
+}
+
+// schedules checks the retraining schedule and serving's drift check.
+func (c *checker) schedules(pl *ir.Pipeline, sub func(...any) []any) {
 	if s := pl.Schedule; s != nil {
 		if _, err := cron.ParseStandard(s.Cron); err != nil {
 			c.errorf(sub("schedule", "cron"), "bad schedule %q: %v", s.Cron, err)
@@ -174,28 +252,30 @@ func (c *checker) pipeline(p *ir.Project, pl *ir.Pipeline) {
 			c.errorf(sub("schedule", "timezone"), "unknown time zone %q: want an IANA name such as \"UTC\" or \"Europe/Paris\"", s.Timezone)
 		}
 	}
-	if s := pl.Serve; s != nil {
-		if s.ModelFormat == "" && (pl.Model.Format == "custom" || pl.Model.Format == "gguf") {
-			c.errorf(sub("serve"), "model format %q has no KServe model format: set serve.modelFormat to a format your ServingRuntime declares", pl.Model.Format)
+	s := pl.Serve
+	if s == nil {
+		return
+	}
+	if s.ModelFormat == "" && (pl.Model.Format == "custom" || pl.Model.Format == "gguf") && !c.damaged(sub("model", "format")) {
+		c.errorf(sub("serve"), "model format %q has no KServe model format: set serve.modelFormat to a format your ServingRuntime declares", pl.Model.Format)
+	}
+	if s.Drift == nil {
+		return
+	}
+	if _, err := cron.ParseStandard(s.Drift.Cron); err != nil {
+		c.errorf(sub("serve", "drift", "cron"), "bad schedule %q: %v", s.Drift.Cron, err)
+	}
+	for i, f := range s.Drift.Features {
+		found := false
+		for _, d := range pl.Data {
+			if d.Columns[f] != nil {
+				found = true
+			}
+		}
+		if !found && !c.columnsLost(pl, sub) {
+			c.errorf(sub("serve", "drift", "features", i), "drift feature %q is not a column of any dataset of the pipeline", f)
 		}
 	}
-	if s := pl.Serve; s != nil && s.Drift != nil {
-		if _, err := cron.ParseStandard(s.Drift.Cron); err != nil {
-			c.errorf(sub("serve", "drift", "cron"), "bad schedule %q: %v", s.Drift.Cron, err)
-		}
-		for i, f := range s.Drift.Features {
-			found := false
-			for _, d := range pl.Data {
-				if d.Columns[f] != nil {
-					found = true
-				}
-			}
-			if !found {
-				c.errorf(sub("serve", "drift", "features", i), "drift feature %q is not a column of any dataset of the pipeline", f)
-			}
-		}
-	}
-	c.budget(p, pl, sub)
 }
 
 func (c *checker) compute(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any) {
@@ -207,16 +287,16 @@ func (c *checker) compute(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any
 			c.errorf(sub("train", "compute", "gpusPerNode"), "compute.kind \"mpi\" needs gpusPerNode >= 1: MPI ranks are one per GPU")
 		}
 		if n := WorkerName(pl.Name, cp.Nodes); len(n) > MaxK8sName {
-			c.errorf(at("pipelines", pl.Name), "pipeline name %q is too long for an MPI job of %d nodes: worker pod names such as %q would be %d characters, over Kubernetes' %d; shorten it by %d", pl.Name, cp.Nodes, n, len(n), MaxK8sName, len(n)-MaxK8sName)
+			c.errorf(sub(), "pipeline name %q is too long for an MPI job of %d nodes: worker pod names such as %q would be %d characters, over Kubernetes' %d; shorten it by %d", pl.Name, cp.Nodes, n, len(n), MaxK8sName, len(n)-MaxK8sName)
 		}
 	}
-	if cp.GPUType != "" && cp.GPUsPerNode == 0 {
+	if cp.GPUType != "" && cp.GPUsPerNode == 0 && !c.damaged(sub("train", "compute", "gpusPerNode")) {
 		c.errorf(sub("train", "compute", "gpuType"), "gpuType %q is set but gpusPerNode is 0", cp.GPUType)
 	}
 	if cp.Spot && !p.Policy.AllowSpot {
 		c.violation(RuleSpot, sub("train", "compute", "spot"), "policy: spot compute is not allowed in this project (policy.allowSpot is false)")
 	}
-	if p.Policy.RequireSpot && !cp.Spot && !pl.Train.Critical {
+	if p.Policy.RequireSpot && !cp.Spot && !pl.Train.Critical && !c.damaged(sub("train", "critical")) {
 		c.violation(RuleSpot, sub("train", "compute", "spot"), "policy: training must run on spot nodes (policy.requireSpot): set compute.spot, or mark the training critical (train.critical)")
 	}
 	if m := p.Policy.MaxGPUsPerRun; m != nil && cp.GPUs() > *m {
@@ -242,6 +322,40 @@ func (c *checker) duration(path []any, s string) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// sourcesLost reports whether the names a pipeline's steps may read are
+// incomplete in a damaged project: a dataset, or a feature step's outputs,
+// left out of it.
+func (c *checker) sourcesLost(pl *ir.Pipeline, sub func(...any) []any) bool {
+	if c.dmg.Lost(sub("data")...) || c.dmg.Lost(sub("features")...) {
+		return true
+	}
+	for name := range pl.Data {
+		if c.dmg.Lost(sub("data", name)...) {
+			return true
+		}
+	}
+	for step := range pl.Features {
+		if c.dmg.Lost(sub("features", step, "outputs")...) {
+			return true
+		}
+	}
+	return false
+}
+
+// columnsLost reports whether the columns of a pipeline's datasets are
+// incomplete in a damaged project.
+func (c *checker) columnsLost(pl *ir.Pipeline, sub func(...any) []any) bool {
+	if c.dmg.Lost(sub("data")...) {
+		return true
+	}
+	for name := range pl.Data {
+		if c.dmg.Lost(sub("data", name, "columns")...) {
+			return true
+		}
+	}
+	return false
 }
 
 // cycles reports feature steps that depend on themselves.

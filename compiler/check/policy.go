@@ -40,7 +40,7 @@ func overBudget(cost, limit float64) bool {
 // missing cpuHour price is reported once per project by budgetPrices.
 func (c *checker) budget(p *ir.Project, pl *ir.Pipeline, sub func(...any) []any) {
 	b := p.Policy.Budget
-	if b.PerRun == nil && b.PerMonth == nil {
+	if b.PerRun == nil && b.PerMonth == nil || c.damaged(sub()) {
 		return
 	}
 	e, err := EstimateCost(p, pl)

@@ -66,13 +66,17 @@ type Instance struct {
 	// JSON is Project exported as JSON.
 	JSON []byte
 
-	root string   // absolute module root
-	loc  *locator // where the user wrote each field
-	base string   // Config.PosBase
+	root   string     // absolute module root
+	loc    *locator   // where the user wrote each field
+	base   string     // Config.PosBase
+	broken [][]string // paths below the project that failed validation
 }
 
 // Load loads every package under cfg.Dir. The error, when not nil, is a
-// diag.List naming every problem found.
+// diag.List naming every problem found. With an error, Load still returns
+// the projects it could evaluate, those that failed validation damaged
+// (see Instance.Damaged): they may be checked, to report further problems
+// along with these, but never compiled.
 func Load(cfg Config) ([]*Instance, error) {
 	insts, err := load1(cfg)
 	if l, ok := err.(diag.List); ok {
@@ -210,14 +214,14 @@ func load1(cfg Config) ([]*Instance, error) {
 			out = append(out, r.inst)
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
 	if err := diags.Err(); err != nil {
-		return nil, err
+		return out, err
 	}
 	if len(out) == 0 {
 		diags.Add(diag.Pos{File: relOrSelf(root, dir)}, "", "no project found: declare %s: schemas.#Project & {...} with import %q", ProjectField, schemas.ImportPath)
 		return nil, diags.Err()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
 	return out, nil
 }
 
@@ -604,17 +608,21 @@ func buildOne(ctx *cue.Context, root string, b *build.Instance, loc *locator) (*
 		}
 		return nil, diags
 	}
+	pkgDir, _ := filepath.Rel(root, b.Dir)
+	in := &Instance{Dir: filepath.ToSlash(pkgDir), Project: pv, root: root, loc: loc}
 	if err := pv.Validate(cue.Concrete(true)); err != nil {
-		addCUEErrors(&diags, root, validateParts(pv, err), loc)
-		return nil, diags
+		err = validateParts(pv, err)
+		addCUEErrors(&diags, root, err, loc)
+		in.JSON, in.broken = partialJSON(pv, err)
+		return in, diags
 	}
 	data, err := pv.MarshalJSON()
 	if err != nil {
 		addCUEErrors(&diags, root, err)
 		return nil, diags
 	}
-	pkgDir, _ := filepath.Rel(root, b.Dir)
-	return &Instance{Dir: filepath.ToSlash(pkgDir), Project: pv, JSON: data, root: root, loc: loc}, nil
+	in.JSON = data
+	return in, nil
 }
 
 // rebase prefixes the file of a position in the user's files with base.
@@ -713,15 +721,7 @@ func isIdent(s string) bool {
 // project, is written in the user's files, or where its nearest written
 // ancestor is. Path elements are strings (fields) and ints (list indexes).
 func (in *Instance) Locate(elems ...any) diag.Pos {
-	path := []string{ProjectField}
-	for _, e := range elems {
-		switch e := e.(type) {
-		case string:
-			path = append(path, e)
-		case int:
-			path = append(path, strconv.Itoa(e))
-		}
-	}
+	path := append([]string{ProjectField}, pathStrings(elems)...)
 	return rebase(in.base, toPos(in.root, in.loc.find(path)))
 }
 
