@@ -308,11 +308,13 @@ func (c *checker) image(p *ir.Project, path []any, image string) {
 	if !p.Policy.RequireDigests || strings.Contains(image, "@sha256:") {
 		return
 	}
+	how := fmt.Sprintf("pin it as %q; `crane digest %s` prints it", image+"@sha256:<hex>", image)
 	if len(path) == 1 && path[0] == "platformImage" {
-		c.violation(RuleDigests, path, "policy: platformImage %q is not pinned by digest (policy.requireDigests): set project.platformImage to %q", image, image+"@sha256:<digest>")
+		how = fmt.Sprintf("set project.platformImage to %q; `crane digest %s` prints it", image+"@sha256:<hex>", image)
+		c.violation(RuleDigests, path, "policy: platformImage %q is not pinned by digest (policy.requireDigests): %s", image, how)
 		return
 	}
-	c.violation(RuleDigests, path, "policy: image %q is not pinned by digest (policy.requireDigests)", image)
+	c.violation(RuleDigests, path, "policy: image %q is not pinned by digest (policy.requireDigests): %s", image, how)
 }
 
 func (c *checker) duration(path []any, s string) (time.Duration, bool) {

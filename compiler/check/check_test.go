@@ -241,7 +241,7 @@ func TestProject(t *testing.T) {
 			fraud(p).Features["build-features"].Image += d
 			fraud(p).Train.Image += d
 			fraud(p).Evaluate.Image += d
-		}, []want{{"project.platformImage", `policy: platformImage "ghcr.io/cairn-dev/cairn:v0.1.0" is not pinned by digest (policy.requireDigests): set project.platformImage to "ghcr.io/cairn-dev/cairn:v0.1.0@sha256:<digest>"`}}},
+		}, []want{{"project.platformImage", `policy: platformImage "ghcr.io/cairn-dev/cairn:v0.1.0" is not pinned by digest (policy.requireDigests): set project.platformImage to "ghcr.io/cairn-dev/cairn:v0.1.0@sha256:<hex>"; ` + "`crane digest ghcr.io/cairn-dev/cairn:v0.1.0`" + ` prints it`}}},
 
 		// Policy: spot.
 		{"spot not allowed", func(p *ir.Project) {

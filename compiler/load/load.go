@@ -105,22 +105,8 @@ func load1(cfg Config) ([]*Instance, error) {
 	if diags := checkModFile(root, cfg.Files); len(diags) > 0 {
 		return nil, diags
 	}
-	overlay := map[string]load.Source{}
-	for name, data := range cfg.Files {
-		overlay[filepath.Join(root, filepath.FromSlash(name))] = load.FromBytes(data)
-	}
-	entries, err := fs.ReadDir(schemas.FS, ".")
+	overlay, err := overlayFor(root, cfg.Files)
 	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		data, err := fs.ReadFile(schemas.FS, e.Name())
-		if err != nil {
-			return nil, err
-		}
-		overlay[filepath.Join(root, filepath.FromSlash(VendorDir), e.Name())] = load.FromBytes(data)
-	}
-	if err := checkVendored(root, cfg.Files, entries); err != nil {
 		return nil, err
 	}
 	lcfg := &load.Config{
@@ -177,6 +163,22 @@ func load1(cfg Config) ([]*Instance, error) {
 		return nil, err
 	}
 
+	out := evaluate(root, insts, schemaInst, &diags)
+	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
+	if err := diags.Err(); err != nil {
+		return out, err
+	}
+	if len(out) == 0 {
+		diags.Add(diag.Pos{File: relOrSelf(root, dir)}, "", "no project found: declare %s: schemas.#Project & {...} with import %q", ProjectField, schemas.ImportPath)
+		return nil, diags.Err()
+	}
+	return out, nil
+}
+
+// evaluate evaluates the user's packages, those that declare a project
+// constrained by the schema, adding their errors to diags, and returns
+// their projects, damaged ones included.
+func evaluate(root string, insts []*build.Instance, schemaInst *build.Instance, diags *diag.List) []*Instance {
 	// Prepare every package, then evaluate them in parallel, one CUE
 	// context per worker (a context is not safe for concurrent use), and
 	// merge the results in package order.
@@ -192,7 +194,7 @@ func load1(cfg Config) ([]*Instance, error) {
 		loc := newLocator(userFiles(b), schemas.ImportPath)
 		if declaresProject(b.Files) {
 			if err := constrainProject(root, b, schemaInst); err != nil {
-				addCUEErrors(&diags, root, err)
+				addCUEErrors(diags, root, err)
 				continue
 			}
 		}
@@ -209,20 +211,37 @@ func load1(cfg Config) ([]*Instance, error) {
 	})
 	var out []*Instance
 	for _, r := range results {
-		diags = append(diags, r.diags...)
+		*diags = append(*diags, r.diags...)
 		if r.inst != nil {
 			out = append(out, r.inst)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
-	if err := diags.Err(); err != nil {
-		return out, err
+	return out
+}
+
+// overlayFor returns the loader's overlay: the files given instead of the
+// disk, if any, and the embedded schemas at VendorDir, after checking that
+// a vendored copy holds nothing else.
+func overlayFor(root string, files map[string][]byte) (map[string]load.Source, error) {
+	overlay := map[string]load.Source{}
+	for name, data := range files {
+		overlay[filepath.Join(root, filepath.FromSlash(name))] = load.FromBytes(data)
 	}
-	if len(out) == 0 {
-		diags.Add(diag.Pos{File: relOrSelf(root, dir)}, "", "no project found: declare %s: schemas.#Project & {...} with import %q", ProjectField, schemas.ImportPath)
-		return nil, diags.Err()
+	entries, err := fs.ReadDir(schemas.FS, ".")
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	for _, e := range entries {
+		data, err := fs.ReadFile(schemas.FS, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		overlay[filepath.Join(root, filepath.FromSlash(VendorDir), e.Name())] = load.FromBytes(data)
+	}
+	if err := checkVendored(root, files, entries); err != nil {
+		return nil, err
+	}
+	return overlay, nil
 }
 
 // validateParts finds the errors of a project that failed validation by
@@ -329,13 +348,12 @@ func relOrSelf(root, p string) string {
 // disjunction are folded into one diagnostic, and errors that only echo
 // another error are dropped.
 func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
-	type entry struct {
-		pos   diag.Pos
-		msg   string
-		other []diag.Pos // further places in the user's files the value is set
+	var loc *locator
+	if len(within) > 0 {
+		loc = within[0]
 	}
 	var order []string
-	byPath := map[string][]entry{}
+	byPath := map[string][]cueEntry{}
 	for _, e := range cueerrors.Errors(cueerrors.Sanitize(cueerrors.Promote(err, ""))) {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
@@ -347,7 +365,7 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 		}
 		var all []token.Pos
 		for _, q := range cueerrors.Positions(e) {
-			if len(within) > 0 && within[0].refs[q] {
+			if loc != nil && loc.refs[q] {
 				continue // a reference to the schema, not a user's value
 			}
 			all = append(all, q)
@@ -359,8 +377,8 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 				other = append(other, dp)
 			}
 		}
-		if len(within) > 0 && (!pos.IsValid() || isSchemaFile(pos.File)) {
-			if p := toPos(root, within[0].find(unquote(e.Path()))); p.IsValid() {
+		if loc != nil && (!pos.IsValid() || isSchemaFile(pos.File)) {
+			if p := toPos(root, loc.find(unquote(e.Path()))); p.IsValid() {
 				pos = p
 			}
 		}
@@ -373,7 +391,7 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 		if _, ok := byPath[path]; !ok {
 			order = append(order, path)
 		}
-		byPath[path] = append(byPath[path], entry{pos, describeBounds(msg), other})
+		byPath[path] = append(byPath[path], cueEntry{pos, describeBounds(msg), other, e.Path()})
 	}
 	// Values left incomplete are most often the consequence of another
 	// error (a missing field that a default is computed from); report
@@ -389,61 +407,102 @@ func addCUEErrors(l *diag.List, root string, err error, within ...*locator) {
 	for _, path := range order {
 		es := byPath[path]
 		if complete {
-			kept := es[:0]
-			for _, e := range es {
-				if !strings.HasPrefix(e.msg, "incomplete value") {
-					kept = append(kept, e)
-				}
-			}
-			if es = kept; len(es) == 0 {
-				continue
-			}
+			es = slices.DeleteFunc(es, func(e cueEntry) bool { return strings.HasPrefix(e.msg, "incomplete value") })
 		}
-		// A specific complaint about a value (out of bound, not allowed)
-		// makes the conflicts with a schema default that it caused noise.
-		var specific, conflicts []entry
-		for _, e := range es {
-			if strings.HasPrefix(e.msg, "conflicting values ") {
-				conflicts = append(conflicts, e)
-			} else {
-				specific = append(specific, e)
-			}
-		}
-		if len(specific) > 0 {
-			for _, e := range specific {
-				*l = append(*l, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg})
-			}
-			continue
-		}
-		// A conflict between values the user wrote in two places is the
-		// problem; the conflicts with schema defaults it caused are noise.
-		var between []entry
-		for _, e := range conflicts {
-			if len(e.other) > 0 {
-				between = append(between, e)
-			}
-		}
-		if len(between) > 0 {
-			for _, e := range between {
-				*l = append(*l, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg, Also: e.other})
-			}
-			continue
-		}
-		// Conflicts at one position are the alternatives of a disjunction.
-		var posOrder []diag.Pos
-		byPos := map[diag.Pos][]string{}
-		for _, e := range conflicts {
-			if _, ok := byPos[e.pos]; !ok {
-				posOrder = append(posOrder, e.pos)
-			}
-			byPos[e.pos] = append(byPos[e.pos], e.msg)
-		}
-		for _, pos := range posOrder {
-			for _, m := range foldDisjunction(byPos[pos]) {
-				*l = append(*l, diag.Diagnostic{Pos: pos, Path: path, Msg: m + hint(path)})
-			}
+		if len(es) > 0 {
+			*l = append(*l, pathDiags(root, loc, path, es)...)
 		}
 	}
+}
+
+// cueEntry is one CUE error about a value.
+type cueEntry struct {
+	pos   diag.Pos
+	msg   string
+	other []diag.Pos // further places in the user's files the value is set
+	elems []string   // the value's path
+}
+
+// pathDiags returns the diagnostics for the errors about the value at path.
+func pathDiags(root string, loc *locator, path string, es []cueEntry) diag.List {
+	var out diag.List
+	// A specific complaint about a value (out of bound, not allowed)
+	// makes the conflicts with a schema default that it caused noise.
+	var specific, conflicts []cueEntry
+	for _, e := range es {
+		if strings.HasPrefix(e.msg, "conflicting values ") {
+			conflicts = append(conflicts, e)
+		} else {
+			specific = append(specific, e)
+		}
+	}
+	if len(specific) > 0 {
+		for _, e := range specific {
+			out = append(out, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg})
+		}
+		return out
+	}
+	// A conflict between values the user wrote in two places is the
+	// problem; the conflicts with schema defaults it caused are noise.
+	conflicts = dropDefaultConflicts(root, loc, conflicts)
+	var between []cueEntry
+	for _, e := range conflicts {
+		if len(e.other) > 0 {
+			between = append(between, e)
+		}
+	}
+	if len(between) > 0 {
+		for _, e := range between {
+			out = append(out, diag.Diagnostic{Pos: e.pos, Path: path, Msg: e.msg, Also: e.other})
+		}
+		return out
+	}
+	// Conflicts at one position are the alternatives of a disjunction.
+	var posOrder []diag.Pos
+	byPos := map[diag.Pos][]string{}
+	for _, e := range conflicts {
+		if _, ok := byPos[e.pos]; !ok {
+			posOrder = append(posOrder, e.pos)
+		}
+		byPos[e.pos] = append(byPos[e.pos], e.msg)
+	}
+	for _, pos := range posOrder {
+		for _, m := range foldDisjunction(byPos[pos]) {
+			out = append(out, diag.Diagnostic{Pos: pos, Path: path, Msg: m + hint(path)})
+		}
+	}
+	return out
+}
+
+// dropDefaultConflicts drops, when others remain, the conflicts that
+// involve a value the user wrote elsewhere than at the conflicting path:
+// a default computed from another field (namespace: *name | #Name) that
+// failed along with the value, which would report the same conflict again
+// naming a value the user never gave the field.
+func dropDefaultConflicts(root string, loc *locator, conflicts []cueEntry) []cueEntry {
+	if loc == nil || len(conflicts) < 2 {
+		return conflicts
+	}
+	written := map[diag.Pos]bool{}
+	for _, p := range loc.findAll(unquote(conflicts[0].elems)) {
+		written[toPos(root, p)] = true
+	}
+	foreign := func(e cueEntry) bool {
+		if len(e.other) == 0 {
+			return false // a conflict with the schema, at one place
+		}
+		for _, p := range append([]diag.Pos{e.pos}, e.other...) {
+			if !written[p] {
+				return true
+			}
+		}
+		return false
+	}
+	kept := slices.DeleteFunc(slices.Clone(conflicts), foreign)
+	if len(kept) == 0 {
+		return conflicts
+	}
+	return kept
 }
 
 // hint adds advice to a conflict at a path where a plain conflict does not
@@ -461,11 +520,20 @@ func hint(path string) string {
 // boundRE matches CUE's message for a value failing a regular expression.
 var boundRE = regexp.MustCompile(`\(out of bound (=~"(?:[^"\\]|\\.)*")\)`)
 
+// patternConflictRE matches CUE's message for a value of the wrong type
+// where the schema wants a string matching a pattern.
+var patternConflictRE = regexp.MustCompile(`^conflicting values (.+) and (=~"(?:[^"\\]|\\.)*")( \(mismatched types [a-z]+ and [a-z]+\))$`)
+
 var maxRunesRE = regexp.MustCompile(`does not satisfy strings\.MaxRunes\(([0-9]+)\)`)
 
 // describeBounds replaces a schema regular expression in a message with
 // what it stands for: "want a duration such as ...".
 func describeBounds(msg string) string {
+	if m := patternConflictRE.FindStringSubmatch(msg); m != nil {
+		if d, ok := schemaPatterns()[m[2]]; ok {
+			return m[1] + " is not allowed: want " + d + m[3]
+		}
+	}
 	msg = maxRunesRE.ReplaceAllString(msg, "is longer than $1 characters")
 	msg = strings.Replace(msg, "field not allowed", "field not allowed: the schema has no such field here (see docs/spec.md)", 1)
 	return boundRE.ReplaceAllStringFunc(msg, func(m string) string {
@@ -543,7 +611,7 @@ func foldDisjunction(msgs []string) []string {
 			}
 		}
 		if len(alts) == len(pairs) {
-			return []string{fmt.Sprintf("%s is not allowed: want %s%s", cand, strings.Join(alts, " | "), mismatch)}
+			return []string{fmt.Sprintf("%s is not allowed: want %s%s%s", cand, strings.Join(alts, " | "), mismatch, suggestValue(cand, alts))}
 		}
 	}
 	return msgs
@@ -613,6 +681,7 @@ func buildOne(ctx *cue.Context, root string, b *build.Instance, loc *locator) (*
 	if err := pv.Validate(cue.Concrete(true)); err != nil {
 		err = validateParts(pv, err)
 		addCUEErrors(&diags, root, err, loc)
+		explain(diags, pv, err)
 		in.JSON, in.broken = partialJSON(pv, err)
 		return in, diags
 	}

@@ -17,6 +17,10 @@ type locator struct {
 	// (schemas.#Project) in the files: CUE names them as the place a
 	// schema value comes from, but they say nothing about the error.
 	refs map[token.Pos]bool
+	// home is the top-level project field that declares the project: the
+	// one that names the schema, else the one that sets its name, else
+	// the first. A value the user did not write is located there.
+	home *ast.Field
 }
 
 // newLocator indexes the user's files.
@@ -48,7 +52,49 @@ func newLocator(files []*ast.File, importPath string) *locator {
 			return true
 		}, nil)
 	}
+	l.home = l.findHome()
 	return l
+}
+
+// findHome returns the field that declares the project (see home).
+func (l *locator) findHome() *ast.Field {
+	var first, named *ast.Field
+	for _, f := range l.files {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			if name, _, err := ast.LabelName(fd.Label); err != nil || name != ProjectField {
+				continue
+			}
+			if first == nil {
+				first = fd
+			}
+			if l.refersToSchema(fd.Value) {
+				return fd
+			}
+			if named == nil && (&locator{files: []*ast.File{{Decls: []ast.Decl{fd}}}}).find([]string{ProjectField, "name"}).IsValid() {
+				named = fd
+			}
+		}
+	}
+	if named != nil {
+		return named
+	}
+	return first
+}
+
+// refersToSchema reports whether e refers to the schema package.
+func (l *locator) refersToSchema(e ast.Expr) bool {
+	found := false
+	ast.Walk(e, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok && l.refs[sel.Pos()] {
+			found = true
+		}
+		return !found
+	}, nil)
+	return found
 }
 
 // find returns the position of the value at path, or of the deepest
@@ -57,11 +103,36 @@ func newLocator(files []*ast.File, importPath string) *locator {
 func (l *locator) find(path []string) token.Pos {
 	var best token.Pos
 	bestDepth := 0
-	var record = func(p token.Pos, depth int) {
+	l.walk(path, func(p token.Pos, depth int) {
 		if depth > bestDepth && p.IsValid() {
 			best, bestDepth = p, depth
 		}
+	})
+	if bestDepth == 1 && l.home != nil && path[0] == ProjectField {
+		// Only the project is written: point at the field declaring it.
+		if len(path) == 1 {
+			return l.home.Value.Pos()
+		}
+		return l.home.Label.Pos()
 	}
+	return best
+}
+
+// findAll returns every position where the value at path is written.
+func (l *locator) findAll(path []string) []token.Pos {
+	var all []token.Pos
+	l.walk(path, func(p token.Pos, depth int) {
+		if depth == len(path) && p.IsValid() {
+			all = append(all, p)
+		}
+	})
+	return all
+}
+
+// walk calls record with the position of each field or list element of
+// the files that is on path, and its depth: the value's position at the
+// full depth, the label's above it.
+func (l *locator) walk(path []string, record func(p token.Pos, depth int)) {
 	var walkExpr func(e ast.Expr, depth int)
 	var walkDecls func(decls []ast.Decl, depth int)
 	walkDecls = func(decls []ast.Decl, depth int) {
@@ -110,5 +181,4 @@ func (l *locator) find(path []string) token.Pos {
 	for _, f := range l.files {
 		walkDecls(f.Decls, 0)
 	}
-	return best
 }
