@@ -80,6 +80,7 @@ type training struct {
 	datasets []lineage.Dataset
 	derived  map[string][]string // dataset name -> derivedFrom URIs (a snapshot statement)
 	base     string              // base model digest
+	features []lineage.Feature
 	lr       float64
 }
 
@@ -93,7 +94,7 @@ func provenanceJSON(t testing.TB, tr training) []byte {
 	in := lineage.TrainingInput{
 		Project: "payments", Namespace: "ml", Pipeline: "fraud", SpecPath: "fraud.cue",
 		Repository: "https://example.com/specs", GitCommit: hexOf("commit " + tr.run)[:40],
-		SpecDigest: "sha256:" + hexOf("spec "+tr.run), Datasets: tr.datasets,
+		SpecDigest: "sha256:" + hexOf("spec "+tr.run), Datasets: tr.datasets, Features: tr.features,
 		Image:           "registry.example.com/train@sha256:" + hexOf("image"),
 		Hyperparameters: map[string]any{"lr": tr.lr, "epochs": 3},
 		Metrics:         map[string]float64{"auc": 0.9 + tr.lr},
@@ -127,11 +128,7 @@ func train(t testing.TB, ref oci.Ref, signer *sign.Signer, tr training) oci.Ref 
 	if _, err := sign.Attest(ctx, byDigest, signer, lineage.PredicateSLSAProvenance, provenanceJSON(t, tr), oci.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := lineage.NewEvaluation(lineage.EvaluationInput{Pipeline: "fraud", RunID: tr.run, Metrics: map[string]float64{"auc": 0.9 + tr.lr}, Gates: map[string]string{"auc": ">= 0.9"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sign.Attest(ctx, byDigest, signer, lineage.PredicateEvaluation, mustJSON(t, e), oci.Options{}); err != nil {
+	if _, err := sign.Attest(ctx, byDigest, signer, lineage.PredicateEvaluation, evaluationJSON(t, tr.run, 0.9+tr.lr), oci.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range tr.datasets {
@@ -145,6 +142,16 @@ func train(t testing.TB, ref oci.Ref, signer *sign.Signer, tr training) oci.Ref 
 		}
 	}
 	return m
+}
+
+// evaluationJSON is the evaluation predicate of a run, gated on auc >= 0.9.
+func evaluationJSON(t testing.TB, run string, auc float64) []byte {
+	t.Helper()
+	e, err := lineage.NewEvaluation(lineage.EvaluationInput{Pipeline: "fraud", RunID: run, Metrics: map[string]float64{"auc": auc}, Gates: map[string]string{"auc": ">= 0.9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustJSON(t, e)
 }
 
 // deploy attests a deployment of the model.

@@ -421,11 +421,12 @@ var writerSQL = map[string]string{
 	"retag":       `UPDATE artifacts SET tags = ? WHERE source = ? AND digest = ?`,
 	"entry":       `INSERT INTO entries(source, artifact, seq, kind, status, reason, message, key_id, layer_digest, statement_digest, predicate_type, descriptor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
 	"blob":        `INSERT OR IGNORE INTO blobs(digest, media_type, content) VALUES (?,?,?)`,
-	"node":        `INSERT INTO nodes(id, kind, label, digest, uri, attrs, rank) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, label=excluded.label, digest=excluded.digest, uri=excluded.uri, attrs=excluded.attrs, rank=excluded.rank WHERE excluded.rank > nodes.rank OR (excluded.rank = nodes.rank AND length(excluded.attrs) > length(nodes.attrs))`,
-	"edge":        `INSERT OR REPLACE INTO edges(src, dst, kind, source, artifact, statement_digest, predicate_type, key_id, status, reason) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+	"node":        `INSERT INTO nodes(id, kind, label, digest, uri, attrs, rank, source, artifact, statement_digest, status, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id, statement_digest, artifact, source) DO UPDATE SET kind=excluded.kind, label=excluded.label, digest=excluded.digest, uri=excluded.uri, attrs=excluded.attrs, rank=excluded.rank, status=excluded.status, reason=excluded.reason WHERE (excluded.status = 'verified' AND nodes.status != 'verified') OR ((excluded.status = 'verified') = (nodes.status = 'verified') AND (excluded.rank > nodes.rank OR (excluded.rank = nodes.rank AND length(excluded.attrs) > length(nodes.attrs))))`,
+	"edge":        `INSERT INTO edges(src, dst, kind, source, artifact, statement_digest, predicate_type, key_id, status, reason) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(src, dst, kind, statement_digest, source, artifact) DO UPDATE SET predicate_type=excluded.predicate_type, key_id=excluded.key_id, status=excluded.status, reason=excluded.reason WHERE edges.status != 'verified'`,
 	"delArtifact": `DELETE FROM artifacts WHERE source = ? AND digest = ?`,
 	"delEntries":  `DELETE FROM entries WHERE source = ? AND artifact = ?`,
 	"delEdges":    `DELETE FROM edges WHERE source = ? AND artifact = ?`,
+	"delNodes":    `DELETE FROM nodes WHERE source = ? AND artifact = ?`,
 }
 
 func newWriter(ctx context.Context, tx *sql.Tx) (*writer, error) {
@@ -460,7 +461,7 @@ func (w *writer) retag(f found) error {
 }
 
 func (w *writer) remove(source, digest string) error {
-	for _, q := range []string{"delArtifact", "delEntries", "delEdges"} {
+	for _, q := range []string{"delArtifact", "delEntries", "delEdges", "delNodes"} {
 		if err := w.exec(q, source, digest); err != nil {
 			return err
 		}
@@ -474,17 +475,9 @@ func (w *writer) write(v *verified) error {
 	if err := w.remove(v.name, v.digest); err != nil {
 		return err
 	}
-	sigStatus, sigReason, sigKey := string(sign.StatusMissing), string(sign.ReasonNoSignature), ""
+	sigStatus, sigReason, sigKey := signatureStatus(v.rep.Entries)
 	provStatus := string(sign.StatusMissing)
 	for _, e := range v.rep.Entries {
-		if e.Kind == sign.KindSignature {
-			switch {
-			case e.Status == sign.StatusVerified:
-				sigStatus, sigReason, sigKey = string(e.Status), "", e.KeyID
-			case sigStatus != string(sign.StatusVerified):
-				sigStatus, sigReason, sigKey = string(e.Status), string(e.Reason), e.KeyID
-			}
-		}
 		if e.Kind == sign.KindAttestation && e.PredicateType == lineage.PredicateSLSAProvenance && e.Status == sign.StatusVerified {
 			provStatus = string(sign.StatusVerified)
 		}
@@ -497,6 +490,15 @@ func (w *writer) write(v *verified) error {
 			return err
 		}
 	}
+	if err := w.writeEntries(v); err != nil {
+		return err
+	}
+	return w.writeLineage(v)
+}
+
+// writeEntries records an artifact's verification entries, each with its
+// layer's descriptor.
+func (w *writer) writeEntries(v *verified) error {
 	var si, ai int
 	for i, e := range v.rep.Entries {
 		// Entries list the layers in order: match each to its descriptor.
@@ -520,13 +522,20 @@ func (w *writer) write(v *verified) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// writeLineage records the nodes, each as the statement naming it
+// describes it, and the edges of an artifact's statements.
+func (w *writer) writeLineage(v *verified) error {
 	g := lineageOf(v)
 	for _, n := range g.nodes {
 		attrs, _ := json.Marshal(n.Attrs)
 		if n.Attrs == nil {
 			attrs = []byte("{}")
 		}
-		if err := w.exec("node", n.ID, n.Kind, n.Label, n.Digest, n.URI, string(attrs), n.rank); err != nil {
+		c := n.from
+		if err := w.exec("node", n.ID, n.Kind, n.Label, n.Digest, n.URI, string(attrs), n.rank, c.source, c.artifact, c.statement, c.status, c.reason); err != nil {
 			return err
 		}
 	}

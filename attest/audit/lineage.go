@@ -41,7 +41,8 @@ const (
 	EdgeOther       = "input"        // any other dependency -> run
 )
 
-// Node is a vertex of the lineage graph.
+// Node is a vertex of the lineage graph, as one statement (or, for a
+// model, its artifact) describes it.
 type Node struct {
 	ID     string         `json:"id"`
 	Kind   string         `json:"kind"`
@@ -49,7 +50,21 @@ type Node struct {
 	Digest string         `json:"digest,omitempty"`
 	URI    string         `json:"uri,omitempty"`
 	Attrs  map[string]any `json:"attrs,omitempty"`
+	// Status and Reason are set when the description shown comes from a
+	// statement (or an artifact's signature) that did not verify: only
+	// with --include-unverified, where nothing verified describes the node.
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
 	rank   int
+	from   claim
+}
+
+// claim is where a node's description comes from: a statement of an
+// artifact, or the artifact itself (statement ""), and how it verified.
+type claim struct {
+	source, artifact, statement string
+	status, reason              string
+	size                        int // the length of the attributes' JSON
 }
 
 // Edge is a lineage edge, with the statement it comes from and how that
@@ -77,20 +92,43 @@ const (
 // ModelID is the node id of the model with manifest digest d.
 func ModelID(d string) string { return "model:" + d }
 
+// graph is the lineage one artifact's statements give: each node as the
+// statement being read (cur) describes it.
 type graph struct {
 	nodes []Node
 	edges []Edge
+	cur   claim
 }
 
 func (g *graph) node(n Node) string {
+	n.from = g.cur
 	g.nodes = append(g.nodes, n)
 	return n.ID
 }
 
+// signatureStatus is an artifact's signature status, reason and key: the
+// first verified signature's, else the first failure's, else missing.
+func signatureStatus(entries []sign.Entry) (status, reason, key string) {
+	status, reason = string(sign.StatusMissing), string(sign.ReasonNoSignature)
+	for _, e := range entries {
+		if e.Kind != sign.KindSignature {
+			continue
+		}
+		switch {
+		case e.Status == sign.StatusVerified:
+			status, reason, key = string(e.Status), "", e.KeyID
+		case status != string(sign.StatusVerified):
+			status, reason, key = string(e.Status), string(e.Reason), e.KeyID
+		}
+	}
+	return status, reason, key
+}
+
 // lineageOf turns the statements of one artifact into nodes and edges.
-// Statements whose signature verified carry their status and reason; a
-// statement whose envelope no trusted key verifies is still read, for
-// --include-unverified, and its edges are marked rejected.
+// Each node and edge carries the statement it comes from and how that
+// verified; a statement whose envelope no trusted key verifies is still
+// read, for --include-unverified, and marked rejected. The model's own
+// node is described by the artifact, with its signature's status.
 func lineageOf(v *verified) *graph {
 	g := &graph{}
 	model := ModelID(v.digest)
@@ -98,86 +136,106 @@ func lineageOf(v *verified) *graph {
 	if len(v.tags) > 0 {
 		label += ":" + v.tags[0]
 	}
+	status, reason, _ := signatureStatus(v.rep.Entries)
+	g.cur = claim{source: v.name, artifact: v.digest, status: status, reason: reason}
 	g.node(Node{ID: model, Kind: KindModel, Label: label, Digest: v.digest, Attrs: map[string]any{"source": v.name, "tags": v.tags}, rank: rankArtifact})
 	for _, e := range v.rep.Entries {
 		if e.Kind != sign.KindAttestation || len(e.Envelope) == 0 && e.Statement == nil {
 			continue
 		}
-		st := e.Statement
-		stDigest := e.StatementDigest
+		st, stDigest := statementOf(e)
 		if st == nil {
-			raw := envelopeStatement(e.Envelope)
-			if raw == nil {
-				continue
-			}
-			parsed, err := lineage.ParseStatement(raw)
-			if err != nil {
-				continue
-			}
-			st, stDigest = parsed, sha256Hex(raw)
+			continue
 		}
+		g.cur = claim{source: v.name, artifact: v.digest, statement: stDigest, status: string(e.Status), reason: string(e.Reason)}
 		edge := func(from, to, kind string) {
 			g.edges = append(g.edges, Edge{From: from, To: to, Kind: kind, Artifact: v.digest, StatementDigest: stDigest,
 				PredicateType: st.PredicateType, KeyID: e.KeyID, Status: string(e.Status), Reason: string(e.Reason)})
 		}
-		switch st.PredicateType {
-		case lineage.PredicateSLSAProvenance:
-			var p lineage.Provenance
-			if json.Unmarshal(st.Predicate, &p) != nil {
-				continue
-			}
-			provenance(g, model, stDigest, &p, edge)
-		case lineage.PredicateEvaluation:
-			var ev lineage.Evaluation
-			if json.Unmarshal(st.Predicate, &ev) != nil {
-				continue
-			}
-			attrs := map[string]any{"pipeline": ev.Pipeline, "verdict": ev.Verdict, "metrics": ev.Metrics, "gates": ev.Gates}
-			if ev.RunID != "" {
-				attrs["runId"] = ev.RunID
-			}
-			if ev.EvaluatedOn != nil {
-				attrs["evaluatedOn"] = ev.EvaluatedOn
-			}
-			id := g.node(Node{ID: "evaluation:" + stDigest, Kind: KindEvaluation, Label: "evaluation " + ev.Verdict, Digest: stDigest, Attrs: attrs, rank: rankStatement})
-			edge(model, id, EdgeEvaluated)
-		case lineage.PredicateDatasetSnapshot:
-			var ds lineage.DatasetSnapshot
-			if json.Unmarshal(st.Predicate, &ds) != nil {
-				continue
-			}
-			digest := digestString(ds.Digest)
-			attrs := map[string]any{"name": ds.Name, "files": ds.Files, "bytes": ds.Bytes, "rows": ds.Rows, "pii": ds.Sensitivity.PII}
-			if ds.SnapshotID != "" {
-				attrs["snapshot"] = ds.SnapshotID
-			}
-			if ds.Format != "" {
-				attrs["format"] = ds.Format
-			}
-			if len(ds.DerivedFrom) > 0 {
-				attrs["derivedFrom"] = ds.DerivedFrom
-			}
-			id := g.node(datasetNode(ds.Name, ds.URI, digest, attrs, rankStatement))
-			edge(id, model, EdgeSnapshot)
-			for _, u := range ds.DerivedFrom {
-				edge(g.node(datasetNode(u, u, "", nil, rankDependency)), id, EdgeDerivedFrom)
-			}
-		case lineage.PredicateDeployment:
-			var dep map[string]any
-			if json.Unmarshal(st.Predicate, &dep) != nil {
-				continue
-			}
-			env, _ := dep["environment"].(string)
-			ns, _ := dep["namespace"].(string)
-			label := "deployment"
-			if env != "" || ns != "" {
-				label += " " + strings.Trim(env+"/"+ns, "/")
-			}
-			id := g.node(Node{ID: "deployment:" + stDigest, Kind: KindDeployment, Label: label, Digest: stDigest, Attrs: dep, rank: rankStatement})
-			edge(model, id, EdgeDeployed)
-		}
+		statementLineage(g, model, stDigest, st, edge)
 	}
 	return g
+}
+
+// statementOf returns an entry's statement and its digest: the verified
+// one, else the one its envelope holds (the sha256 of the payload), or
+// nil.
+func statementOf(e sign.Entry) (*lineage.Statement, string) {
+	if e.Statement != nil {
+		return e.Statement, e.StatementDigest
+	}
+	raw := envelopeStatement(e.Envelope)
+	if raw == nil {
+		return nil, ""
+	}
+	st, err := lineage.ParseStatement(raw)
+	if err != nil {
+		return nil, ""
+	}
+	return st, sha256Hex(raw)
+}
+
+// statementLineage adds the nodes and edges of one statement.
+func statementLineage(g *graph, model, stDigest string, st *lineage.Statement, edge func(from, to, kind string)) {
+	switch st.PredicateType {
+	case lineage.PredicateSLSAProvenance:
+		var p lineage.Provenance
+		if json.Unmarshal(st.Predicate, &p) == nil {
+			provenance(g, model, stDigest, &p, edge)
+		}
+	case lineage.PredicateEvaluation:
+		var ev lineage.Evaluation
+		if json.Unmarshal(st.Predicate, &ev) != nil {
+			return
+		}
+		attrs := map[string]any{"pipeline": ev.Pipeline, "verdict": ev.Verdict, "metrics": ev.Metrics, "gates": ev.Gates}
+		if ev.RunID != "" {
+			attrs["runId"] = ev.RunID
+		}
+		if ev.EvaluatedOn != nil {
+			attrs["evaluatedOn"] = ev.EvaluatedOn
+		}
+		id := g.node(Node{ID: "evaluation:" + stDigest, Kind: KindEvaluation, Label: "evaluation " + ev.Verdict, Digest: stDigest, Attrs: attrs, rank: rankStatement})
+		edge(model, id, EdgeEvaluated)
+	case lineage.PredicateDatasetSnapshot:
+		var ds lineage.DatasetSnapshot
+		if json.Unmarshal(st.Predicate, &ds) == nil {
+			snapshot(g, model, &ds, edge)
+		}
+	case lineage.PredicateDeployment:
+		var dep map[string]any
+		if json.Unmarshal(st.Predicate, &dep) != nil {
+			return
+		}
+		env, _ := dep["environment"].(string)
+		ns, _ := dep["namespace"].(string)
+		label := "deployment"
+		if env != "" || ns != "" {
+			label += " " + strings.Trim(env+"/"+ns, "/")
+		}
+		id := g.node(Node{ID: "deployment:" + stDigest, Kind: KindDeployment, Label: label, Digest: stDigest, Attrs: dep, rank: rankStatement})
+		edge(model, id, EdgeDeployed)
+	}
+}
+
+// snapshot adds a dataset-snapshot statement's dataset and what it was
+// derived from.
+func snapshot(g *graph, model string, ds *lineage.DatasetSnapshot, edge func(from, to, kind string)) {
+	attrs := map[string]any{"name": ds.Name, "files": ds.Files, "bytes": ds.Bytes, "rows": ds.Rows, "pii": ds.Sensitivity.PII}
+	if ds.SnapshotID != "" {
+		attrs["snapshot"] = ds.SnapshotID
+	}
+	if ds.Format != "" {
+		attrs["format"] = ds.Format
+	}
+	if len(ds.DerivedFrom) > 0 {
+		attrs["derivedFrom"] = ds.DerivedFrom
+	}
+	id := g.node(datasetNode(ds.Name, ds.URI, digestString(ds.Digest), attrs, rankStatement))
+	edge(id, model, EdgeSnapshot)
+	for _, u := range ds.DerivedFrom {
+		edge(g.node(datasetNode(u, u, "", nil, rankDependency)), id, EdgeDerivedFrom)
+	}
 }
 
 // provenance adds a training provenance's run and dependencies.
@@ -210,61 +268,52 @@ func provenance(g *graph, model, stDigest string, p *lineage.Provenance, edge fu
 	run := g.node(Node{ID: "run:" + stDigest, Kind: KindRun, Label: label, Digest: stDigest, Attrs: attrs, rank: rankStatement})
 	edge(run, model, EdgeProduced)
 	for _, d := range p.BuildDefinition.ResolvedDependencies {
-		role, _ := d.Annotations[lineage.AnnotationRole].(string)
-		digest := digestString(d.Digest)
-		var id, kind string
-		switch role {
-		case lineage.RoleSource:
-			c := d.Digest["gitCommit"]
-			id = g.node(Node{ID: "commit:" + c, Kind: KindCommit, Label: c, Digest: "gitCommit:" + c, URI: d.URI, rank: rankDependency})
-			kind = EdgeSource
-		case lineage.RoleSpec:
-			id = g.node(Node{ID: "spec:" + digest, Kind: KindSpec, Label: specLabel(d.URI, digest), Digest: digest, URI: d.URI, rank: rankDependency})
-			kind = EdgeSpec
-		case lineage.RoleDataset:
-			a := map[string]any{}
-			if s, ok := d.Annotations[lineage.AnnotationSnapshot]; ok {
-				a["snapshot"] = s
-			}
-			var derived []string
-			for _, k := range derivedFromAnnotations {
-				derived = append(derived, stringsOf(d.Annotations[k])...)
-			}
-			if len(derived) > 0 {
-				a["derivedFrom"] = derived
-			}
-			id = g.node(datasetNode(d.Name, d.URI, digest, a, rankDependency))
-			for _, u := range derived {
-				edge(g.node(datasetNode(u, u, "", nil, rankDependency)), id, EdgeDerivedFrom)
-			}
-			kind = EdgeDataset
-		case lineage.RoleFeature:
-			key := digest
-			if key == "" {
-				key = d.URI
-			}
-			id = g.node(Node{ID: "feature:" + key, Kind: KindFeature, Label: d.Name, Digest: digest, URI: d.URI, rank: rankDependency})
-			kind = EdgeFeature
-		case lineage.RoleImage:
-			key := digest
-			if key == "" {
-				key = d.URI
-			}
-			id = g.node(Node{ID: "image:" + key, Kind: KindImage, Label: d.URI, Digest: digest, URI: d.URI, rank: rankDependency})
-			kind = EdgeImage
-		case lineage.RoleBaseModel:
-			id = g.node(Node{ID: ModelID(digest), Kind: KindModel, Label: d.URI, Digest: digest, URI: d.URI, rank: rankDependency})
-			kind = EdgeBaseModel
-		default:
-			key := digest
-			if key == "" {
-				key = d.URI
-			}
-			id = g.node(Node{ID: "artifact:" + key, Kind: KindArtifact, Label: d.Name, Digest: digest, URI: d.URI, rank: rankDependency})
-			kind = EdgeOther
-		}
+		id, kind := dependency(g, d, edge)
 		edge(id, run, kind)
 	}
+}
+
+// dependency adds the node of one resolved dependency of a provenance
+// (and, for a dataset, what it was derived from), and returns its id and
+// the kind of its edge into the run.
+func dependency(g *graph, d lineage.ResourceDescriptor, edge func(from, to, kind string)) (id, kind string) {
+	role, _ := d.Annotations[lineage.AnnotationRole].(string)
+	digest := digestString(d.Digest)
+	key := digest
+	if key == "" {
+		key = d.URI
+	}
+	switch role {
+	case lineage.RoleSource:
+		c := d.Digest["gitCommit"]
+		return g.node(Node{ID: "commit:" + c, Kind: KindCommit, Label: c, Digest: "gitCommit:" + c, URI: d.URI, rank: rankDependency}), EdgeSource
+	case lineage.RoleSpec:
+		return g.node(Node{ID: "spec:" + digest, Kind: KindSpec, Label: specLabel(d.URI, digest), Digest: digest, URI: d.URI, rank: rankDependency}), EdgeSpec
+	case lineage.RoleDataset:
+		a := map[string]any{}
+		if s, ok := d.Annotations[lineage.AnnotationSnapshot]; ok {
+			a["snapshot"] = s
+		}
+		var derived []string
+		for _, k := range derivedFromAnnotations {
+			derived = append(derived, stringsOf(d.Annotations[k])...)
+		}
+		if len(derived) > 0 {
+			a["derivedFrom"] = derived
+		}
+		id = g.node(datasetNode(d.Name, d.URI, digest, a, rankDependency))
+		for _, u := range derived {
+			edge(g.node(datasetNode(u, u, "", nil, rankDependency)), id, EdgeDerivedFrom)
+		}
+		return id, EdgeDataset
+	case lineage.RoleFeature:
+		return g.node(Node{ID: "feature:" + key, Kind: KindFeature, Label: d.Name, Digest: digest, URI: d.URI, rank: rankDependency}), EdgeFeature
+	case lineage.RoleImage:
+		return g.node(Node{ID: "image:" + key, Kind: KindImage, Label: d.URI, Digest: digest, URI: d.URI, rank: rankDependency}), EdgeImage
+	case lineage.RoleBaseModel:
+		return g.node(Node{ID: ModelID(digest), Kind: KindModel, Label: d.URI, Digest: digest, URI: d.URI, rank: rankDependency}), EdgeBaseModel
+	}
+	return g.node(Node{ID: "artifact:" + key, Kind: KindArtifact, Label: d.Name, Digest: digest, URI: d.URI, rank: rankDependency}), EdgeOther
 }
 
 // derivedFromAnnotations are the resource-descriptor annotations of a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -110,23 +109,6 @@ func (d *DB) ResolveModel(ctx context.Context, s, root string) (string, error) {
 	return "", fmt.Errorf("model %s is not in the audit index (index its repository first)", s)
 }
 
-// node reads a node.
-func (d *DB) node(ctx context.Context, id string) (Node, error) {
-	n := Node{ID: id}
-	var attrs string
-	err := d.db.QueryRowContext(ctx, `SELECT kind, label, digest, uri, attrs FROM nodes WHERE id = ?`, id).Scan(&n.Kind, &n.Label, &n.Digest, &n.URI, &attrs)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Node{ID: id, Kind: strings.SplitN(id, ":", 2)[0], Label: id}, nil
-	}
-	if err != nil {
-		return n, err
-	}
-	if attrs != "{}" && attrs != "null" {
-		json.Unmarshal([]byte(attrs), &n.Attrs)
-	}
-	return n, nil
-}
-
 const edgeCols = `src, dst, kind, artifact, statement_digest, predicate_type, key_id, status, reason`
 
 func scanEdges(rows *sql.Rows) ([]Edge, error) {
@@ -200,133 +182,6 @@ func (t *Trace) Node(id string) *Node {
 	return nil
 }
 
-// Trace walks from a model back through its run to the commit, spec,
-// datasets (and the datasets they derive from), features, images and
-// base models (transitively), and forward to its evaluations and
-// deployments. By default only verified edges count, and a model without
-// a verified signature is neither traced nor followed.
-func (d *DB) Trace(ctx context.Context, digest string, o QueryOptions) (*Trace, error) {
-	ok, as, err := d.modelVerified(ctx, digest)
-	if err != nil {
-		return nil, err
-	}
-	if len(as) == 0 {
-		return nil, fmt.Errorf("model %s is not in the audit index", digest)
-	}
-	if !ok && !o.IncludeUnverified {
-		return nil, fmt.Errorf("model %s has no verified signature (%s); see cairn audit unsigned, or use --include-unverified", digest, as[0].SignatureReason)
-	}
-	t := &Trace{Model: digest, Artifacts: as}
-	seen := map[string]bool{}
-	edgeSeen := map[Edge]bool{}
-	addEdge := func(e Edge) {
-		if !edgeSeen[e] {
-			edgeSeen[e] = true
-			t.Edges = append(t.Edges, e)
-		}
-	}
-	root := ModelID(digest)
-	seen[root] = true
-	frontier := []string{root}
-	// Backwards, one level at a time: one query each for the models'
-	// artifacts, the datasets' URIs and the edges in.
-	for len(frontier) > 0 {
-		var models []string
-		for _, id := range frontier {
-			if id != root && strings.HasPrefix(id, "model:") {
-				models = append(models, strings.TrimPrefix(id, "model:"))
-			}
-		}
-		arts, err := d.artifactsIn(ctx, models)
-		if err != nil {
-			return nil, err
-		}
-		var follow []string
-		for _, id := range frontier {
-			if m, ok := strings.CutPrefix(id, "model:"); ok && id != root {
-				verified := false
-				for _, a := range arts[m] {
-					verified = verified || a.Verified()
-				}
-				if !verified && !o.IncludeUnverified {
-					continue // a base model not indexed or not signed: a leaf
-				}
-			}
-			follow = append(follow, id)
-		}
-		// Derivations are recorded by URI: a dataset snapshot is derived
-		// from whatever its URI node is derived from.
-		uris, err := d.datasetURIs(ctx, follow)
-		if err != nil {
-			return nil, err
-		}
-		byURI := map[string][]string{}
-		for id, u := range uris {
-			if id != "dataset:"+u {
-				byURI["dataset:"+u] = append(byURI["dataset:"+u], id)
-				follow = append(follow, "dataset:"+u)
-			}
-		}
-		in, err := d.edgesToAll(ctx, follow, o)
-		if err != nil {
-			return nil, err
-		}
-		var next []string
-		for _, e := range in {
-			targets := []string{e.To}
-			if ids, ok := byURI[e.To]; ok && !seen[e.To] {
-				if e.Kind != EdgeDerivedFrom {
-					continue
-				}
-				targets = ids
-			}
-			if e.Kind == EdgeSnapshot && e.To != root {
-				continue
-			}
-			for _, to := range targets {
-				e.To = to
-				addEdge(e)
-			}
-			if !seen[e.From] {
-				seen[e.From] = true
-				next = append(next, e.From)
-			}
-		}
-		sort.Strings(next)
-		frontier = next
-	}
-	out, err := d.edgesFrom(ctx, root, o)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range out {
-		if e.Kind == EdgeEvaluated || e.Kind == EdgeDeployed {
-			addEdge(e)
-			seen[e.To] = true
-		}
-	}
-	nodes, err := d.nodesIn(ctx, slices.Sorted(maps.Keys(seen)))
-	if err != nil {
-		return nil, err
-	}
-	t.Nodes = nodes
-	sortNodes(t.Nodes)
-	sort.Slice(t.Edges, func(i, j int) bool {
-		a, b := t.Edges[i], t.Edges[j]
-		if a.From != b.From {
-			return a.From < b.From
-		}
-		if a.To != b.To {
-			return a.To < b.To
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return a.StatementDigest < b.StatementDigest
-	})
-	return t, nil
-}
-
 var kindOrder = map[string]int{KindCommit: 0, KindSpec: 1, KindDataset: 2, KindFeature: 3, KindImage: 4, KindArtifact: 5, KindRun: 6, KindModel: 7, KindEvaluation: 8, KindDeployment: 9}
 
 func sortNodes(ns []Node) {
@@ -352,102 +207,35 @@ type Use struct {
 // Uses returns every model trained on the dataset (a URI, a content
 // digest or a node id), transitively through datasets derived from it and
 // models fine-tuned from those models: the blast radius of erasing or
-// distrusting it. Sorted by model digest.
+// distrusting it. A dataset's URI is the one verified statements give it
+// (any statement's, with unverified lineage). Sorted by model digest.
 func (d *DB) Uses(ctx context.Context, dataset string, o QueryOptions) ([]Use, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id FROM nodes WHERE kind = 'dataset' AND (uri = ? OR digest = ? OR id = ?) ORDER BY id`, dataset, dataset, dataset)
+	start, err := d.datasetsNamed(ctx, dataset, o)
 	if err != nil {
 		return nil, err
 	}
-	var start []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		start = append(start, id)
-	}
-	rows.Close()
 	if len(start) == 0 {
 		return nil, fmt.Errorf("dataset %s is in no indexed lineage", dataset)
 	}
-	type item struct {
-		path   []string
-		status string
-	}
 	seen := map[string]bool{}
-	frontier := map[string]item{}
+	frontier := map[string]useItem{}
 	for _, s := range start {
 		seen[s] = true
-		frontier[s] = item{[]string{s}, "verified"}
+		frontier[s] = useItem{[]string{s}, "verified"}
 	}
 	found := map[string]Use{}
 	// Breadth first, one level at a time, with one query per level for
 	// the nodes, the models' artifacts and the edges out.
 	for len(frontier) > 0 {
-		ids := slices.Sorted(maps.Keys(frontier))
-		from := map[string]string{} // node whose edges to follow -> frontier node
-		var models []string
-		for _, id := range ids {
-			if strings.HasPrefix(id, "model:") {
-				models = append(models, strings.TrimPrefix(id, "model:"))
-				continue
-			}
-			from[id] = id
-		}
-		uris, err := d.datasetURIs(ctx, ids)
+		from, err := d.usesFrom(ctx, frontier, found, o)
 		if err != nil {
 			return nil, err
-		}
-		for id, u := range uris {
-			if _, ok := from["dataset:"+u]; !ok {
-				from["dataset:"+u] = id
-			}
-		}
-		arts, err := d.artifactsIn(ctx, models)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range models {
-			as := arts[m]
-			ok := false
-			for _, a := range as {
-				ok = ok || a.Verified()
-			}
-			if len(as) == 0 || !ok && !o.IncludeUnverified {
-				continue
-			}
-			it := frontier["model:"+m]
-			status := it.status
-			if !ok && status == "verified" {
-				status = as[0].SignatureReason
-			}
-			found[m] = Use{Model: m, Artifacts: as, Path: it.path, Status: status}
-			from["model:"+m] = "model:" + m
 		}
 		edges, err := d.edgesFromAll(ctx, slices.Sorted(maps.Keys(from)), o)
 		if err != nil {
 			return nil, err
 		}
-		next := map[string]item{}
-		for _, e := range edges {
-			switch e.Kind {
-			case EdgeDataset, EdgeDerivedFrom, EdgeProduced, EdgeBaseModel, EdgeSnapshot, EdgeFeature:
-			default:
-				continue
-			}
-			if seen[e.To] {
-				continue
-			}
-			seen[e.To] = true
-			it := frontier[from[e.From]]
-			status := it.status
-			if e.Status != "verified" && status == "verified" {
-				status = e.Reason
-			}
-			next[e.To] = item{append(append([]string(nil), it.path...), e.To), status}
-		}
-		frontier = next
+		frontier = usesNext(edges, frontier, from, seen)
 	}
 	out := make([]Use, 0, len(found))
 	for _, u := range found {
@@ -455,6 +243,84 @@ func (d *DB) Uses(ctx context.Context, dataset string, o QueryOptions) ([]Use, e
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Model < out[j].Model })
 	return out, nil
+}
+
+// useItem is a node Uses reached: the path to it, and the first reason
+// met on the way ("verified" when none).
+type useItem struct {
+	path   []string
+	status string
+}
+
+// usesFrom returns the nodes whose edges out Uses follows from one level,
+// each with the node of the level it stands for: the level's datasets
+// and their URI nodes, and its models with a verified signature (any,
+// with unverified lineage), which it adds to found.
+func (d *DB) usesFrom(ctx context.Context, frontier map[string]useItem, found map[string]Use, o QueryOptions) (map[string]string, error) {
+	ids := slices.Sorted(maps.Keys(frontier))
+	from := map[string]string{}
+	var models []string
+	for _, id := range ids {
+		if m, ok := strings.CutPrefix(id, "model:"); ok {
+			models = append(models, m)
+			continue
+		}
+		from[id] = id
+	}
+	uris, err := d.datasetURIs(ctx, ids, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(uris)) {
+		for _, u := range uris[id] {
+			if _, ok := from["dataset:"+u]; !ok {
+				from["dataset:"+u] = id
+			}
+		}
+	}
+	arts, err := d.artifactsIn(ctx, models)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range models {
+		as := arts[m]
+		ok := slices.ContainsFunc(as, Artifact.Verified)
+		if len(as) == 0 || !ok && !o.IncludeUnverified {
+			continue
+		}
+		it := frontier["model:"+m]
+		status := it.status
+		if !ok && status == "verified" {
+			status = as[0].SignatureReason
+		}
+		found[m] = Use{Model: m, Artifacts: as, Path: it.path, Status: status}
+		from["model:"+m] = "model:" + m
+	}
+	return from, nil
+}
+
+// usesNext returns the next level of Uses: the nodes not seen yet that
+// the edges out of a level lead to by training or derivation.
+func usesNext(edges []Edge, frontier map[string]useItem, from map[string]string, seen map[string]bool) map[string]useItem {
+	next := map[string]useItem{}
+	for _, e := range edges {
+		switch e.Kind {
+		case EdgeDataset, EdgeDerivedFrom, EdgeProduced, EdgeBaseModel, EdgeSnapshot, EdgeFeature:
+		default:
+			continue
+		}
+		if seen[e.To] {
+			continue
+		}
+		seen[e.To] = true
+		it := frontier[from[e.From]]
+		status := it.status
+		if e.Status != "verified" && status == "verified" {
+			status = e.Reason
+		}
+		next[e.To] = useItem{append(append([]string(nil), it.path...), e.To), status}
+	}
+	return next
 }
 
 // Problem is an artifact lacking a valid signature or provenance, or a
@@ -725,29 +591,6 @@ func placeholders(vals []string) (string, []any) {
 	return strings.TrimSuffix(strings.Repeat("?,", len(vals)), ","), args
 }
 
-// datasetURIs returns the URI of each dataset node among ids that is
-// known by digest (the URI node of its derivations).
-func (d *DB) datasetURIs(ctx context.Context, ids []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	ph, args := placeholders(ids)
-	rows, err := d.db.QueryContext(ctx, `SELECT id, uri FROM nodes WHERE kind = 'dataset' AND uri != '' AND digest != '' AND id IN (`+ph+`)`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, uri string
-		if err := rows.Scan(&id, &uri); err != nil {
-			return nil, err
-		}
-		out[id] = uri
-	}
-	return out, rows.Err()
-}
-
 // artifactsIn returns the indexed artifacts of the digests.
 func (d *DB) artifactsIn(ctx context.Context, digests []string) (map[string][]Artifact, error) {
 	out := map[string][]Artifact{}
@@ -796,42 +639,4 @@ func (d *DB) edgesToAll(ctx context.Context, ids []string, o QueryOptions) ([]Ed
 		return nil, err
 	}
 	return scanEdges(rows)
-}
-
-// nodesIn reads the nodes with the ids; one the index lacks is made up
-// from its id.
-func (d *DB) nodesIn(ctx context.Context, ids []string) ([]Node, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	ph, args := placeholders(ids)
-	rows, err := d.db.QueryContext(ctx, `SELECT id, kind, label, digest, uri, attrs FROM nodes WHERE id IN (`+ph+`)`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	got := map[string]Node{}
-	for rows.Next() {
-		var n Node
-		var attrs string
-		if err := rows.Scan(&n.ID, &n.Kind, &n.Label, &n.Digest, &n.URI, &attrs); err != nil {
-			return nil, err
-		}
-		if attrs != "{}" && attrs != "null" {
-			json.Unmarshal([]byte(attrs), &n.Attrs)
-		}
-		got[n.ID] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]Node, 0, len(ids))
-	for _, id := range ids {
-		n, ok := got[id]
-		if !ok {
-			n = Node{ID: id, Kind: strings.SplitN(id, ":", 2)[0], Label: id}
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }

@@ -121,6 +121,9 @@ func Report(t *Trace) ([]byte, error) {
 		for k, v := range n.Attrs {
 			attrs[k] = v
 		}
+		if n.Status != "" {
+			attrs["status"], attrs["reason"] = n.Status, n.Reason
+		}
 		raw, err := json.MarshalIndent(attrs, "", "  ")
 		if err != nil {
 			return nil, err
@@ -200,7 +203,7 @@ pre { margin: 0; white-space: pre-wrap; }
 {{end}}
 <svg id="lineage" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" style="max-width: 100%; height: auto" viewBox="0 0 {{.Width}} {{.Height}}">
 {{range .Edges}}<g class="edge{{if not .Verified}} rejected{{end}}" data-from="{{.FromID}}" data-to="{{.ToID}}" data-kind="{{.Kind}}" data-status="{{.Status}}"><path d="{{.Path}}"/></g>
-{{end}}{{range .Nodes}}<g class="node" id="n{{.N}}" data-id="{{.ID}}" data-kind="{{.Kind}}" data-layer="{{.Layer}}"><title>{{.Kind}} {{.Label}}</title><rect x="{{.X}}" y="{{.Y}}" width="{{$.NodeW}}" height="{{$.NodeH}}" rx="6" fill="{{.Color}}"/><text x="{{.X}}" y="{{.Y}}" dx="8" dy="17">{{.Kind}}</text><text class="label" x="{{.X}}" y="{{.Y}}" dx="8" dy="35">{{.Text}}</text></g>
+{{end}}{{range .Nodes}}<g class="node" id="n{{.N}}" data-id="{{.ID}}" data-kind="{{.Kind}}" data-layer="{{.Layer}}"><title>{{.Kind}} {{.Label}}{{if .Status}} ({{.Status}} {{.Reason}}){{end}}</title><rect x="{{.X}}" y="{{.Y}}" width="{{$.NodeW}}" height="{{$.NodeH}}" rx="6" fill="{{.Color}}"/><text x="{{.X}}" y="{{.Y}}" dx="8" dy="17">{{.Kind}}</text><text class="label" x="{{.X}}" y="{{.Y}}" dx="8" dy="35">{{.Text}}</text></g>
 {{end}}{{range .Edges}}<g class="badge {{if .Verified}}ok{{else}}bad{{end}}" data-from="{{.FromID}}" data-to="{{.ToID}}"><title>{{.Title}}</title><circle cx="{{.BX}}" cy="{{.BY}}" r="8"/><text x="{{.BX}}" y="{{.BY}}" dx="-4" dy="4">{{.Badge}}</text></g>
 {{end}}</svg>
 <h2>Edges</h2>
@@ -211,7 +214,7 @@ pre { margin: 0; white-space: pre-wrap; }
 <h2>Nodes</h2>
 <table>
 <tr><th>kind</th><th>label</th><th>details</th></tr>
-{{range .Nodes}}<tr id="d{{.N}}"><td>{{.Kind}}</td><td>{{.Label}}</td><td><pre>{{.AttrsJSON}}</pre></td></tr>
+{{range .Nodes}}<tr id="d{{.N}}"><td>{{.Kind}}</td><td{{if .Status}} class="{{.Status}}"{{end}}>{{.Label}}</td><td><pre>{{.AttrsJSON}}</pre></td></tr>
 {{end}}</table>
 </body>
 </html>

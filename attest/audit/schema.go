@@ -17,7 +17,7 @@ const DefaultPath = ".cairn/audit.db"
 
 // SchemaVersion is the version of the index schema; an index of another
 // version is rebuilt from scratch.
-const SchemaVersion = "2"
+const SchemaVersion = "3"
 
 // schema is the index's DDL; docs/audit.md describes every column.
 const schema = `
@@ -63,16 +63,23 @@ CREATE TABLE IF NOT EXISTS blobs (
   content    BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS nodes (
-  id     TEXT PRIMARY KEY,
-  kind   TEXT NOT NULL,
-  label  TEXT NOT NULL,
-  digest TEXT NOT NULL,
-  uri    TEXT NOT NULL,
-  attrs  TEXT NOT NULL,
-  rank   INTEGER NOT NULL
+  id               TEXT NOT NULL,
+  kind             TEXT NOT NULL,
+  label            TEXT NOT NULL,
+  digest           TEXT NOT NULL,
+  uri              TEXT NOT NULL,
+  attrs            TEXT NOT NULL,
+  rank             INTEGER NOT NULL,
+  source           TEXT NOT NULL,
+  artifact         TEXT NOT NULL,
+  statement_digest TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  reason           TEXT NOT NULL,
+  PRIMARY KEY (id, statement_digest, artifact, source)
 );
 CREATE INDEX IF NOT EXISTS nodes_uri ON nodes(uri);
 CREATE INDEX IF NOT EXISTS nodes_digest ON nodes(digest);
+CREATE INDEX IF NOT EXISTS nodes_artifact ON nodes(source, artifact);
 CREATE TABLE IF NOT EXISTS edges (
   src              TEXT NOT NULL,
   dst              TEXT NOT NULL,
@@ -135,6 +142,23 @@ func OpenReadOnly(path string) (*DB, error) {
 		return nil, fmt.Errorf("audit index %s: schema version %s, want %s (index again)", path, v, SchemaVersion)
 	}
 	return &DB{db: db, path: path}, nil
+}
+
+// openMemory opens an empty index in memory (one connection, so one
+// database), to rebuild a trace from an evidence bundle.
+func openMemory() (*DB, error) {
+	db, err := sql.Open("sqlite", "file::memory:")
+	if err != nil {
+		return nil, fmt.Errorf("in-memory audit index: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	d := &DB{db: db, path: ":memory:"}
+	if err := d.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("in-memory audit index: %w", err)
+	}
+	return d, nil
 }
 
 func dsn(path string, readOnly bool) string {
