@@ -37,6 +37,17 @@ func checkModFile(root string, files map[string][]byte) diag.List {
 	} else if !ok {
 		return nil // findRoot reports it
 	}
+	return CheckModFile(data)
+}
+
+// LanguageVersion returns the CUE language version Cairn evaluates, the
+// newest a module file may declare.
+func LanguageVersion() string { return cue.LanguageVersion() }
+
+// CheckModFile reports the problems of the contents of a module file,
+// positioned in ModFile, in the cue command's words; nil when there are
+// none.
+func CheckModFile(data []byte) diag.List {
 	_, err := modfile.ParseNonStrict(data, ModFile)
 	if err == nil {
 		return nil

@@ -146,6 +146,7 @@ Exit codes: 0 success, 1 a mistake in the specs or a failed check,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err, c.CommandPath()} })
 	root.AddCommand(
+		newInitCmd(a),
 		newCompileCmd(a),
 		newVetCmd(a),
 		newDiffCmd(a),
