@@ -51,13 +51,18 @@ type Damage interface {
 	// Lost reports whether the value at path or one of its ancestors
 	// failed validation, so that the decoded project may lack it.
 	Lost(path ...any) bool
+	// LostChild reports whether a field of the struct at path, whatever
+	// its name, is lost (or the struct itself): a map entry the decoded
+	// project may lack.
+	LostChild(path ...any) bool
 }
 
 // intact is the Damage of a project that passed validation.
 type intact struct{}
 
-func (intact) Damaged(...any) bool { return false }
-func (intact) Lost(...any) bool    { return false }
+func (intact) Damaged(...any) bool   { return false }
+func (intact) Lost(...any) bool      { return false }
+func (intact) LostChild(...any) bool { return false }
 
 type checker struct {
 	loc   Locator
@@ -330,13 +335,8 @@ func (c *checker) duration(path []any, s string) (time.Duration, bool) {
 // incomplete in a damaged project: a dataset, or a feature step's outputs,
 // left out of it.
 func (c *checker) sourcesLost(pl *ir.Pipeline, sub func(...any) []any) bool {
-	if c.dmg.Lost(sub("data")...) || c.dmg.Lost(sub("features")...) {
+	if c.dmg.LostChild(sub("data")...) || c.dmg.LostChild(sub("features")...) {
 		return true
-	}
-	for name := range pl.Data {
-		if c.dmg.Lost(sub("data", name)...) {
-			return true
-		}
 	}
 	for step := range pl.Features {
 		if c.dmg.Lost(sub("features", step, "outputs")...) {
@@ -349,7 +349,7 @@ func (c *checker) sourcesLost(pl *ir.Pipeline, sub func(...any) []any) bool {
 // columnsLost reports whether the columns of a pipeline's datasets are
 // incomplete in a damaged project.
 func (c *checker) columnsLost(pl *ir.Pipeline, sub func(...any) []any) bool {
-	if c.dmg.Lost(sub("data")...) {
+	if c.dmg.LostChild(sub("data")...) {
 		return true
 	}
 	for name := range pl.Data {

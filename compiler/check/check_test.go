@@ -554,3 +554,58 @@ func TestPipelinesChecked(t *testing.T) {
 		{pl + "train.inputs.0", `undeclared input "missing"`},
 	})
 }
+
+// damagedLocator is a fakeLocator of a project that failed the schema at
+// the given paths (as the loader reports them, relative to the project).
+type damagedLocator struct {
+	fakeLocator
+	broken [][]any
+}
+
+func (d *damagedLocator) Damaged(path ...any) bool {
+	for _, b := range d.broken {
+		n := min(len(b), len(path))
+		if reflect.DeepEqual(b[:n], path[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *damagedLocator) LostChild(path ...any) bool {
+	for _, b := range d.broken {
+		n := min(len(b), len(path))
+		if len(b) <= len(path)+1 && reflect.DeepEqual(b[:n], path[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *damagedLocator) Lost(path ...any) bool {
+	for _, b := range d.broken {
+		if len(b) <= len(path) && reflect.DeepEqual(b, path[:len(b)]) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestProjectDamaged checks that the checks of a damaged project skip the
+// values that failed the schema, and what depends on them, and check the
+// rest.
+func TestProjectDamaged(t *testing.T) {
+	p := project()
+	pl := fraud(p)
+	pl.Schedule.Cron = "61 * * * *"                         // checked: not damaged
+	pl.Train.Compute.MaxRuntime = ""                        // damaged: left out
+	delete(pl.Data, "transactions")                         // damaged: so inputs are not checked
+	p.Policy.AllowSpot, pl.Train.Compute.Spot = false, true // the policy is damaged
+	loc := &damagedLocator{broken: [][]any{
+		{"pipelines", "fraud", "train", "compute", "maxRuntime"},
+		{"pipelines", "fraud", "data", "transactions"},
+		{"policy", "allowSpot"},
+	}}
+	got := check.Project(p, loc)
+	matchAll(t, "damaged", got, []want{{"project.pipelines.fraud.schedule.cron", `bad schedule "61 * * * *"`}})
+}

@@ -94,6 +94,19 @@ func (in *Instance) Lost(elems ...any) bool {
 	return false
 }
 
+// LostChild reports whether a field of the struct at path, whatever its
+// name, or the struct itself or one of its ancestors failed validation: a
+// map entry the decoded project may lack.
+func (in *Instance) LostChild(elems ...any) bool {
+	p := pathStrings(elems)
+	for _, b := range in.broken {
+		if len(b) <= len(p)+1 && slices.Equal(b[:min(len(b), len(p))], p[:min(len(b), len(p))]) {
+			return true
+		}
+	}
+	return false
+}
+
 func pathStrings(elems []any) []string {
 	out := make([]string, 0, len(elems))
 	for _, e := range elems {
