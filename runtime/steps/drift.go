@@ -52,6 +52,9 @@ type DriftOptions struct {
 	// Features to compare; empty compares every column both hold.
 	Features  []string
 	Threshold float64
+	// MaxRecordBytes is the longest CSV record read; 0 means
+	// DefaultMaxRecordBytes.
+	MaxRecordBytes int64
 }
 
 // DriftReport is what the drift step found, written as JSON.
@@ -93,11 +96,15 @@ func Drift(ctx context.Context, o DriftOptions) (*DriftReport, error) {
 	if o.Threshold <= 0 {
 		return nil, fmt.Errorf("drift: threshold %v: want a number above 0", o.Threshold)
 	}
-	ref, err := readColumns(ctx, o.Reference)
+	maxRecord := o.MaxRecordBytes
+	if maxRecord <= 0 {
+		maxRecord = DefaultMaxRecordBytes
+	}
+	ref, err := readColumns(ctx, o.Reference, maxRecord)
 	if err != nil {
 		return nil, fmt.Errorf("drift: reference: %w", err)
 	}
-	cur, err := readColumns(ctx, o.Current)
+	cur, err := readColumns(ctx, o.Current, maxRecord)
 	if err != nil {
 		return nil, fmt.Errorf("drift: current: %w", err)
 	}
@@ -117,15 +124,15 @@ func Drift(ctx context.Context, o DriftOptions) (*DriftReport, error) {
 	for _, name := range feats {
 		r, ok := ref[name]
 		if !ok {
-			return nil, fmt.Errorf("drift: feature %q is not a column of the reference %s", name, o.Reference)
+			return nil, fmt.Errorf("drift: feature %s is not a column of the reference %s", quoteData(name), showData(o.Reference))
 		}
 		c, ok := cur[name]
 		if !ok {
-			return nil, fmt.Errorf("drift: feature %q is not a column of the current data %s", name, o.Current)
+			return nil, fmt.Errorf("drift: feature %s is not a column of the current data %s", quoteData(name), showData(o.Current))
 		}
 		r, c = nonEmpty(r), nonEmpty(c)
 		if len(r) == 0 || len(c) == 0 {
-			return nil, fmt.Errorf("drift: feature %q has no values in the reference or the current data", name)
+			return nil, fmt.Errorf("drift: feature %s has no values in the reference or the current data", quoteData(name))
 		}
 		f := FeatureDrift{Name: name, ReferenceRows: len(r), CurrentRows: len(c)}
 		rn, rok := numbers(r)
@@ -242,8 +249,9 @@ func numbers(vals []string) ([]float64, bool) {
 }
 
 // readColumns reads a CSV dataset (a file or a folder of .csv and .csv.gz
-// files) into its columns by header name.
-func readColumns(ctx context.Context, location string) (map[string][]string, error) {
+// files) into its columns by header name; a record longer than
+// maxRecord bytes is an error.
+func readColumns(ctx context.Context, location string, maxRecord int64) (map[string][]string, error) {
 	dir, cleanup, err := FetchFolder(ctx, location)
 	if err != nil {
 		return nil, err
@@ -255,14 +263,14 @@ func readColumns(ctx context.Context, location string) (map[string][]string, err
 	}
 	cols := map[string][]string{}
 	for _, f := range files {
-		if err := readCSVColumns(f.path, cols); err != nil {
+		if err := readCSVColumns(f.path, cols, maxRecord); err != nil {
 			return nil, err
 		}
 	}
 	return cols, nil
 }
 
-func readCSVColumns(path string, cols map[string][]string) error {
+func readCSVColumns(path string, cols map[string][]string, maxRecord int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -272,33 +280,50 @@ func readCSVColumns(path string, cols map[string][]string) error {
 	if strings.HasSuffix(strings.ToLower(path), ".gz") {
 		gz, err := gzip.NewReader(f)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", showData(path), err)
 		}
 		defer gz.Close()
 		r = gz
 	}
-	cr := csv.NewReader(r)
+	lim := newRecordLimit(r, maxRecord)
+	cr := csv.NewReader(lim)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
-	if err != nil {
-		return fmt.Errorf("%s: reading the header: %w", path, err)
+	if err := recordErr(path, cr, lim, 0, maxRecord, err); err != nil {
+		return fmt.Errorf("%s: reading the header: %w", showData(path), err)
 	}
 	names := make([]string, len(header))
 	for i, h := range header {
 		names[i] = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
 	}
 	for {
+		start := cr.InputOffset()
+		lim.next(start)
 		rec, err := cr.Read()
 		if err == io.EOF {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if err := recordErr(path, cr, lim, start, maxRecord, err); err != nil {
+			return fmt.Errorf("%s: %w", showData(path), err)
 		}
 		for i, v := range rec {
 			cols[names[i]] = append(cols[names[i]], v)
 		}
 	}
+}
+
+// recordErr returns err, or an error naming the line when the record read
+// from start is longer than maxRecord.
+func recordErr(path string, cr *csv.Reader, lim *recordLimit, start, maxRecord int64, err error) error {
+	line := lim.lines + 1
+	if err == nil && cr.InputOffset()-start > maxRecord {
+		l, _ := cr.FieldPos(0)
+		err, line = errRecordTooLong, int64(l)
+	}
+	if errors.Is(err, errRecordTooLong) {
+		return fmt.Errorf("line %d: a record longer than the maximum of %s (%d bytes)", line, humanBytes(maxRecord), maxRecord)
+	}
+	return err
 }
 
 // WriteDriftOutputs writes the report as JSON to report (when set) and
@@ -333,7 +358,7 @@ func (r *DriftReport) WriteSummary(w io.Writer) error {
 		if f.Drifted {
 			verdict = "drift"
 		}
-		if _, err := fmt.Fprintf(w, "%-24s %-11s psi %-10s %s\n", f.Name, f.Kind, strconv.FormatFloat(f.PSI, 'f', 4, 64), verdict); err != nil {
+		if _, err := fmt.Fprintf(w, "%-24s %-11s psi %-10s %s\n", showData(f.Name), f.Kind, strconv.FormatFloat(f.PSI, 'f', 4, 64), verdict); err != nil {
 			return err
 		}
 	}

@@ -58,26 +58,22 @@ func TestGate(t *testing.T) {
 }
 
 func TestParseMetrics(t *testing.T) {
-	m, err := ParseMetrics([]byte(`{"auc": 0.95, "eval": {"precision": 0.8, "at": {"k": 3}}, "model": "lr", "ok": true, "n": 1e400,
-		"nan": NaN, "inf": -Infinity, "s": "NaN in a string", "list": [1, 2]}`))
+	m, err := ParseMetrics([]byte(`{"auc": 0.95, "eval": {"precision": 0.8, "at": {"k": 3}}, "model": "lr", "ok": true, "tiny": 1e-400,
+		"s": "NaN in a string", "list": [1, 2], "curve": [NaN, {"x": Infinity}], "null": null}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantNum := map[string]float64{"auc": 0.95, "eval.precision": 0.8, "eval.at.k": 3, "n": math.Inf(1), "inf": math.Inf(-1)}
-	for k, v := range wantNum {
-		if m.Numbers[k] != v {
-			t.Errorf("metric %s = %v, want %v", k, m.Numbers[k], v)
-		}
+	wantNum := map[string]float64{"auc": 0.95, "eval.precision": 0.8, "eval.at.k": 3, "tiny": 0}
+	if !reflect.DeepEqual(m.Numbers, wantNum) {
+		t.Errorf("numbers %v, want %v", m.Numbers, wantNum)
 	}
-	if !math.IsNaN(m.Numbers["nan"]) {
-		t.Errorf("metric nan = %v, want NaN", m.Numbers["nan"])
-	}
-	wantOther := map[string]string{"model": `"lr"`, "ok": "true", "s": `"NaN in a string"`, "list": "[1, 2]"}
+	wantOther := map[string]string{"model": `"lr"`, "ok": "true", "s": `"NaN in a string"`, "list": "[1, 2]",
+		"curve": `[NaN, {"x": Infinity}]`, "null": "null"}
 	if !reflect.DeepEqual(m.Other, wantOther) {
 		t.Errorf("other metrics %v, want %v", m.Other, wantOther)
 	}
-	rs, ok := m.Gate(map[string]string{"model": ">= 1", "eval.precision": ">= 0.8", "nan": "> 0"})
-	if ok || rs[0].Reason != "" || !rs[0].Pass || rs[1].Reason != `not a number: "lr"` || rs[2].Reason != "NaN" {
+	rs, ok := m.Gate(map[string]string{"model": ">= 1", "eval.precision": ">= 0.8", "curve": "> 0"})
+	if ok || rs[0].Reason != `not a number: [NaN, {"x": Infinity}]` || !rs[1].Pass || rs[2].Reason != `not a number: "lr"` {
 		t.Errorf("Metrics.Gate = %+v", rs)
 	}
 
@@ -155,4 +151,46 @@ func FuzzParseMetrics(f *testing.F) {
 		}
 		Gate(m.Numbers, map[string]string{"a": ">= 0"})
 	})
+}
+
+// TestReadMetricsNonFinite: a metric that is not a finite number fails the
+// read (so gate and pack stop before anything is held or pushed), named
+// with its metric, the file and the value's line and column, whether a
+// gate names the metric or not.
+func TestReadMetricsNonFinite(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, data, gates, want string
+	}{
+		{"infinity", `{"auc": Infinity}`, `>= 0.9`, `line 1, column 9: metric "auc": Infinity is not a finite number`},
+		{"overflow", `{"auc": 1e999}`, `>= 0.9`, `line 1, column 9: metric "auc": 1e999 is too large for a float64: not a finite number`},
+		{"negative-overflow", `{"auc": -1e999}`, `<= 0.9`, `line 1, column 9: metric "auc": -1e999 is too large for a float64: not a finite number`},
+		{"minus-infinity", `{"auc": -Infinity}`, `<= 0.3`, `line 1, column 9: metric "auc": -Infinity is not a finite number`},
+		{"nan-gated", `{"auc": NaN}`, `>= 0.9`, `line 1, column 9: metric "auc": NaN is not a finite number`},
+		{"nan-ungated", "{\"auc\": 0.95,\n  \"eval\": {\"loss\":  NaN}}", `>= 0.9`, `line 2, column 21: metric "eval.loss": NaN is not a finite number`},
+		{"after-nan", `{"a": NaN, "b": Infinity, "c": 1}`, `>= 0.9`, `line 1, column 7: metric "a": NaN is not a finite number` + "\n" +
+			"metrics file %s: line 1, column 17: metric \"b\": Infinity is not a finite number"},
+		{"escape-in-name", "{\"a\\u001b[2J\": NaN}", `>= 0.9`, `line 1, column 16: metric "a\x1b[2J": NaN is not a finite number`},
+	} {
+		p := filepath.Join(dir, tt.name+".json")
+		if err := os.WriteFile(p, []byte(tt.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := "metrics file " + p + ": " + tt.want
+		if strings.Contains(want, "%s") {
+			want = strings.ReplaceAll(want, "%s", p)
+		}
+		m, err := ReadMetrics(p)
+		if err == nil {
+			rs, ok := m.Gate(map[string]string{"auc": tt.gates})
+			t.Errorf("%s: ReadMetrics(%s) = %v, no error (gate: %v, passed %v); want %q", tt.name, tt.data, m.Numbers, rs, ok, want)
+			continue
+		}
+		if err.Error() != want {
+			t.Errorf("%s: ReadMetrics(%s) error\n%s\nwant\n%s", tt.name, tt.data, err, want)
+		}
+		if strings.ContainsRune(err.Error(), 0x1b) {
+			t.Errorf("%s: error %q holds a raw ESC byte", tt.name, err)
+		}
+	}
 }

@@ -393,7 +393,8 @@ func TestObjectStoreErrors(t *testing.T) {
 func TestReadMetricsObjectStore(t *testing.T) {
 	s3 := newFakeS3(t, "runs")
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"uid-1/evaluation/metrics.json": `{"auc": 0.95, "eval": {"loss": NaN}}`, "uid-1/bad.json": `{"auc": }`})
+	writeFiles(t, dir, map[string]string{"uid-1/evaluation/metrics.json": `{"auc": 0.95, "eval": {"loss": 0.2}}`, "uid-1/bad.json": `{"auc": }`,
+		"uid-1/nan.json": `{"auc": 0.95, "eval": {"loss": NaN}}`})
 	s3.upload("runs", "cairn", dir)
 	m, err := ReadMetrics(s3.uri("runs/cairn/uid-1/evaluation/metrics.json"))
 	if err != nil {
@@ -402,6 +403,10 @@ func TestReadMetricsObjectStore(t *testing.T) {
 	results, ok := m.Gate(map[string]string{"auc": ">= 0.92"})
 	if !ok || len(results) != 1 || results[0].Observed != 0.95 {
 		t.Errorf("gate on S3 metrics = %v, %v; want auc 0.95 passing", results, ok)
+	}
+	_, err = ReadMetrics(s3.uri("runs/cairn/uid-1/nan.json"))
+	if err == nil || err.Error() != `metrics file s3://runs/cairn/uid-1/nan.json: line 1, column 32: metric "eval.loss": NaN is not a finite number` {
+		t.Errorf("NaN: %v", err)
 	}
 	_, err = ReadMetrics(s3.uri("runs/cairn/uid-1/bad.json"))
 	if err == nil || !strings.HasPrefix(err.Error(), "metrics file s3://runs/cairn/uid-1/bad.json: invalid JSON at line 1, column 9") {

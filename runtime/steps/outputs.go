@@ -53,7 +53,7 @@ func (s *Snapshot) WriteOutputs(dir string) error {
 // and a table of the declared columns.
 func (s *Snapshot) WriteSummary(w io.Writer) error {
 	fmt.Fprintf(w, "dataset %s: %d rows in %d %s (%s), %d %s passed\n",
-		s.Name, s.Rows, s.Files, plural(int64(s.Files), "file", "files"), humanBytes(s.Bytes),
+		showData(s.Name), s.Rows, s.Files, plural(int64(s.Files), "file", "files"), humanBytes(s.Bytes),
 		len(s.Checks), plural(int64(len(s.Checks)), "check", "checks"))
 	fmt.Fprintf(w, "digest %s\n", s.Digest)
 	if len(s.Columns) > 0 {
@@ -61,7 +61,7 @@ func (s *Snapshot) WriteSummary(w io.Writer) error {
 		tw := tabwriter.NewWriter(&tb, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "COLUMN\tTYPE\tNULLS\tMIN\tMAX\t")
 		for _, c := range s.Columns {
-			name := c.Name
+			name := showData(c.Name)
 			if c.PII {
 				name += " (pii)"
 			}
@@ -69,7 +69,7 @@ func (s *Snapshot) WriteSummary(w io.Writer) error {
 			if !c.Nullable {
 				typ += " not null"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t\n", name, typ, c.Nulls, c.Min, c.Max)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t\n", name, typ, c.Nulls, shorten(c.Min), shorten(c.Max))
 		}
 		tw.Flush()
 		if _, err := w.Write(trimLines(tb.Bytes())); err != nil {
@@ -80,7 +80,7 @@ func (s *Snapshot) WriteSummary(w io.Writer) error {
 		fmt.Fprintf(w, "undeclared columns: %s\n", nameList(s.ExtraColumns, 20))
 	}
 	for _, n := range s.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "note: %s\n", escapeControls(n))
 	}
 	return nil
 }

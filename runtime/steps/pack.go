@@ -111,16 +111,17 @@ type PackResult struct {
 	PushUploaded int64
 }
 
-// Pack pushes the model folder as an OCI artifact, signs it, and attests
-// the training provenance and, when the pipeline evaluates, the
-// evaluation, all built from the run's real inputs. The model is tagged
-// with the run id when pushed and "latest" only once signed and attested,
-// so "latest" never names a model without its lineage.
+// Pack pushes the model folder as an OCI artifact, attests the training
+// provenance and, when the pipeline evaluates, the evaluation, all built
+// from the run's real inputs, and signs it. Every input is read and every
+// statement built and checked before anything is pushed, so a bad input
+// (a metric that is not a finite number, a missing digest, a bad commit)
+// stores nothing; the statements are attached before the signature, so a
+// failure after the push leaves an unsigned model, never a signature
+// without its statements. The model is tagged with the run id when pushed
+// and "latest" only once attested and signed, so "latest" never names a
+// model without its lineage.
 func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
 	pl := &o.Spec.Pipeline
 	if pl.Name == "" {
 		return nil, errors.New("pack: the spec names no pipeline")
@@ -132,23 +133,10 @@ func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pack: %w", err)
 	}
-	var metrics map[string]float64
-	if o.Metrics != "" {
-		m, err := ReadMetricsContext(ctx, o.Metrics)
-		if err != nil {
-			return nil, fmt.Errorf("pack: %w", err)
-		}
-		metrics = m.Numbers
-	}
-	datasets, err := packDatasets(o, nil)
+	res, stmts, err := packStatements(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	features, err := packFeatures(ctx, o, pl.Train.Inputs)
-	if err != nil {
-		return nil, err
-	}
-
 	ref, err := oci.ParseRef(repositoryRef(o.Repository, o.RunID), o.Root)
 	if err != nil {
 		return nil, fmt.Errorf("pack: model repository: %w", err)
@@ -169,17 +157,96 @@ func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pack: %w", err)
 	}
-	byDigest := pushed.Ref
-	byDigest.Tag = ""
-	res := &PackResult{Ref: pushed.Ref, Digest: pushed.Descriptor.Digest.String(), Files: len(pushed.Files), SignedBy: signer.KeyID(), PushUploaded: pushed.Uploaded}
+	res.Ref, res.Digest, res.Files, res.PushUploaded = pushed.Ref, pushed.Descriptor.Digest.String(), len(pushed.Files), pushed.Uploaded
+	res.SignedBy = signer.KeyID()
 	for _, f := range pushed.Files {
 		res.Bytes += f.Size
 	}
+	byDigest := pushed.Ref
+	byDigest.Tag = ""
+	for _, st := range stmts {
+		if _, err := sign.Attest(ctx, byDigest, signer, st.predicateType, st.predicate, o.Registry); err != nil {
+			return nil, fmt.Errorf("pack: %w (the model stays unsigned)", err)
+		}
+	}
 	if _, err := sign.Sign(ctx, byDigest, signer, o.Registry); err != nil {
+		return nil, fmt.Errorf("pack: %w (the model stays unsigned)", err)
+	}
+	store, err := oci.OpenStore(pushed.Ref, o.Registry)
+	if err != nil {
 		return nil, fmt.Errorf("pack: %w", err)
 	}
+	if err := store.Tag(ctx, oci.DefaultTag, pushed.Descriptor); err != nil {
+		return nil, fmt.Errorf("pack: tagging %s latest: %w", pushed.Ref, err)
+	}
+	return res, nil
+}
 
+// statement is a predicate to attest, as JSON.
+type statement struct {
+	predicateType string
+	predicate     []byte
+}
+
+// packStatements reads the run's inputs (metrics, dataset and feature
+// digests) and returns the predicates to attest, each encoded and checked
+// as sign.Attest checks it, and the result as far as they fill it.
+func packStatements(ctx context.Context, o PackOptions) (*PackResult, []statement, error) {
+	pl := &o.Spec.Pipeline
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	var metrics map[string]float64
+	if o.Metrics != "" {
+		m, err := ReadMetricsContext(ctx, o.Metrics)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pack: %w", err)
+		}
+		metrics = m.Numbers
+	}
+	datasets, err := packDatasets(o, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	features, err := packFeatures(ctx, o, pl.Train.Inputs)
+	if err != nil {
+		return nil, nil, err
+	}
 	finished := now()
+	prov, err := packProvenance(o, metrics, datasets, features, finished)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &PackResult{Provenance: prov}
+	var stmts []statement
+	add := func(predicateType string, predicate any) error {
+		st, err := encodePredicate(predicateType, predicate)
+		if err == nil {
+			stmts = append(stmts, st)
+			res.Statements = append(res.Statements, predicateType)
+		}
+		return err
+	}
+	if err := add(lineage.PredicateSLSAProvenance, prov); err != nil {
+		return nil, nil, err
+	}
+	if pl.Evaluate != nil {
+		e, err := packEvaluation(o, metrics, finished)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := add(lineage.PredicateEvaluation, e); err != nil {
+			return nil, nil, err
+		}
+		res.Verdict = e.Verdict
+	}
+	return res, stmts, nil
+}
+
+// packProvenance returns the training provenance of the run.
+func packProvenance(o PackOptions, metrics map[string]float64, datasets []lineage.Dataset, features []lineage.Feature, finished time.Time) (*lineage.Provenance, error) {
+	pl := &o.Spec.Pipeline
 	prov, err := lineage.TrainingProvenance(lineage.TrainingInput{
 		Project:         o.Spec.Project.Name,
 		Namespace:       o.Spec.Project.Namespace,
@@ -201,43 +268,42 @@ func Pack(ctx context.Context, o PackOptions) (*PackResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pack: %w", err)
 	}
-	if err := attest(ctx, byDigest, signer, lineage.PredicateSLSAProvenance, prov, o.Registry); err != nil {
+	return prov, nil
+}
+
+// packEvaluation returns the evaluation predicate of the run.
+func packEvaluation(o PackOptions, metrics map[string]float64, finished time.Time) (*lineage.Evaluation, error) {
+	pl := &o.Spec.Pipeline
+	ev := pl.Evaluate
+	evDatasets, err := packDatasets(o, ev.Inputs)
+	if err != nil {
 		return nil, err
 	}
-	res.Provenance = prov
-	res.Statements = append(res.Statements, lineage.PredicateSLSAProvenance)
-
-	if ev := pl.Evaluate; ev != nil {
-		evDatasets, err := packDatasets(o, ev.Inputs)
-		if err != nil {
-			return nil, err
-		}
-		image := ev.Image
-		if !strings.Contains(image, "@") {
-			image = "" // the evaluation predicate names images by digest only
-		}
-		e, err := lineage.NewEvaluation(lineage.EvaluationInput{
-			Pipeline: pl.Name, RunID: o.RunID, Datasets: evDatasets, Image: image,
-			Metrics: metrics, Gates: ev.Gates, Finished: finished,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("pack: %w", err)
-		}
-		if err := attest(ctx, byDigest, signer, lineage.PredicateEvaluation, e, o.Registry); err != nil {
-			return nil, err
-		}
-		res.Statements = append(res.Statements, lineage.PredicateEvaluation)
-		res.Verdict = e.Verdict
+	image := ev.Image
+	if !strings.Contains(image, "@") {
+		image = "" // the evaluation predicate names images by digest only
 	}
-
-	store, err := oci.OpenStore(pushed.Ref, o.Registry)
+	e, err := lineage.NewEvaluation(lineage.EvaluationInput{
+		Pipeline: pl.Name, RunID: o.RunID, Datasets: evDatasets, Image: image,
+		Metrics: metrics, Gates: ev.Gates, Finished: finished,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pack: %w", err)
 	}
-	if err := store.Tag(ctx, oci.DefaultTag, pushed.Descriptor); err != nil {
-		return nil, fmt.Errorf("pack: tagging %s latest: %w", pushed.Ref, err)
+	return e, nil
+}
+
+// encodePredicate encodes a predicate and checks it as sign.Attest will,
+// so that no check fails once the model is pushed.
+func encodePredicate(predicateType string, predicate any) (statement, error) {
+	raw, err := json.Marshal(predicate)
+	if err != nil {
+		return statement{}, fmt.Errorf("pack: %s: %w", predicateType, err)
 	}
-	return res, nil
+	if _, err := lineage.DecodePredicate(predicateType, raw); err != nil {
+		return statement{}, fmt.Errorf("pack: %w", err)
+	}
+	return statement{predicateType, raw}, nil
 }
 
 // repositoryRef adds the run id as the tag of a repository reference.
@@ -250,17 +316,6 @@ func baseModel(ref string) *lineage.Artifact {
 		return nil
 	}
 	return &lineage.Artifact{Ref: ref}
-}
-
-func attest(ctx context.Context, ref oci.Ref, signer *sign.Signer, predicateType string, predicate any, opts oci.Options) error {
-	raw, err := json.Marshal(predicate)
-	if err != nil {
-		return fmt.Errorf("pack: %s: %w", predicateType, err)
-	}
-	if _, err := sign.Attest(ctx, ref, signer, predicateType, raw, opts); err != nil {
-		return fmt.Errorf("pack: %w", err)
-	}
-	return nil
 }
 
 // packDatasets returns the datasets among inputs with their digests, or

@@ -3,12 +3,21 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
 
 	"cairn.dev/cairn/attest/lineage"
 	"cairn.dev/cairn/attest/oci"
@@ -168,6 +177,106 @@ func TestPackRefuses(t *testing.T) {
 			if _, err := oci.Inspect(ctx, latest, oci.Options{}); err == nil {
 				t.Error("a failed Pack tagged a model latest")
 			}
+			if tags := storeTags(t, o.Repository, oci.Options{}); len(tags) > 0 {
+				t.Errorf("a Pack refused for its inputs stored tags %v, want nothing pushed", tags)
+			}
 		})
+	}
+}
+
+// storeTags lists the tags of a repository ("" when it does not exist).
+func storeTags(t *testing.T, repository string, opts oci.Options) []string {
+	t.Helper()
+	ref, err := oci.ParseRef(repository+":x", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.IsLayout() {
+		if _, err := os.Stat(ref.Layout); os.IsNotExist(err) {
+			return nil
+		}
+	}
+	store, err := oci.OpenStore(ref, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := store.Tags(context.Background())
+	if errors.Is(err, oci.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tg := range tags {
+		names = append(names, tg.Name)
+	}
+	return names
+}
+
+// TestPackNonFiniteMetrics: metrics that are not finite numbers, gated or
+// not, stop pack before the push: the error names the metric, and the
+// store holds nothing (no model, no .sig, no .att, no latest).
+func TestPackNonFiniteMetrics(t *testing.T) {
+	for name, metrics := range map[string]string{
+		"infinity gated":   `{"auc": Infinity, "precision": 0.9}`,
+		"overflow gated":   `{"auc": 1e999, "precision": 0.9}`,
+		"minus infinity":   `{"auc": 0.95, "precision": -Infinity}`,
+		"nan ungated":      `{"auc": 0.95, "precision": NaN}`,
+		"nan gated":        `{"auc": NaN}`,
+		"nan nested":       `{"auc": 0.95, "eval": {"loss": NaN}}`,
+		"overflow ungated": `{"auc": 0.95, "loss": -1e400}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			o, _ := packFixture(t)
+			if err := os.WriteFile(o.Metrics, []byte(metrics), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Pack(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), "not a finite number") || !strings.Contains(err.Error(), "metrics file "+o.Metrics+": line 1") {
+				t.Errorf("Pack with metrics %s: error %v, want the metric and file named, not a finite number", metrics, err)
+			}
+			if tags := storeTags(t, o.Repository, oci.Options{}); len(tags) > 0 {
+				t.Errorf("Pack with metrics %s stored tags %v, want nothing pushed", metrics, tags)
+			}
+		})
+	}
+}
+
+// TestPackAttestFailsAfterPush: a registry that refuses the attestations
+// (the .att manifest) fails pack after the model is pushed; the model is
+// left unsigned (no .sig) and not tagged latest.
+func TestPackAttestFailsAfterPush(t *testing.T) {
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && strings.HasSuffix(r.URL.Path, ".att") {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"attestations are refused here"}]}`)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	o, _ := packFixture(t)
+	o.Repository = strings.TrimPrefix(srv.URL, "http://") + "/payments/fraud"
+	o.Registry = oci.Options{Insecure: true}
+	_, err := Pack(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "attestations are refused here") {
+		t.Fatalf("Pack to a registry refusing attestations: error %v, want the registry's refusal", err)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("no attestation was written: the failure was not after the push")
+	}
+	tags := storeTags(t, o.Repository, o.Registry)
+	if !slices.Contains(tags, "run-1") {
+		t.Errorf("tags %v: want the pushed model tagged run-1 (the failure came after the push)", tags)
+	}
+	for _, tg := range tags {
+		if strings.HasSuffix(tg, ".sig") || tg == oci.DefaultTag {
+			t.Errorf("tags %v: a Pack whose attestations failed left %s", tags, tg)
+		}
 	}
 }

@@ -19,10 +19,70 @@ import (
 
 // scanner reads one file of a dataset into its result.
 type scanner struct {
-	ctx  context.Context
-	chk  *checker
-	file int // index in the sorted file list
-	res  *fileResult
+	ctx       context.Context
+	chk       *checker
+	file      int // index in the sorted file list
+	res       *fileResult
+	maxRecord int64 // see ValidateOptions.MaxRecordBytes; 0 is the default
+}
+
+// DefaultMaxRecordBytes is the longest record validate-data and drift read
+// by default: a CSV record (its line, or its lines when a quoted field
+// holds newlines), a line of JSON lines or a line of text. Memory grows
+// with the longest record read, so a longer one fails the file, named with
+// its line, instead of being read whole.
+const DefaultMaxRecordBytes = 16 << 20
+
+// errRecordTooLong is returned by a recordLimit past its limit.
+var errRecordTooLong = errors.New("record too long")
+
+// recordLimit passes on at most max bytes (plus the read-ahead of a
+// reader above it, slack) past the start of the current record, and
+// counts the lines passed on.
+type recordLimit struct {
+	r     io.Reader
+	max   int64
+	n     int64 // bytes passed on
+	limit int64 // n stops here
+	lines int64 // newlines passed on
+}
+
+// limitSlack covers what encoding/csv's own buffer reads ahead.
+const limitSlack = 4096
+
+func newRecordLimit(r io.Reader, max int64) *recordLimit {
+	l := &recordLimit{r: r, max: max}
+	l.next(0)
+	return l
+}
+
+// next marks offset as the start of the next record.
+func (l *recordLimit) next(offset int64) { l.limit = offset + l.max + limitSlack }
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.n >= l.limit {
+		return 0, errRecordTooLong
+	}
+	if rest := l.limit - l.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	k, err := l.r.Read(p)
+	l.n += int64(k)
+	l.lines += int64(bytes.Count(p[:k], []byte{'\n'}))
+	return k, err
+}
+
+// tooLong reports a record of more than the maximum size at line.
+func (s *scanner) tooLong(format string, line int64) {
+	s.res.problem(format, fmt.Sprintf("line %d: a record longer than the maximum of %s (%d bytes); the rest of the file is not read",
+		line, humanBytes(s.max()), s.max()))
+}
+
+func (s *scanner) max() int64 {
+	if s.maxRecord > 0 {
+		return s.maxRecord
+	}
+	return DefaultMaxRecordBytes
 }
 
 // ctxEvery is how many rows pass between checks for cancellation.
@@ -53,64 +113,37 @@ func copyAll(w io.Writer, r io.Reader) error {
 }
 
 // csv reads a CSV file: a header row naming the columns, then one record
-// per row.
+// per row. A record longer than the maximum record size ends the reading.
 func (s *scanner) csv(f io.Reader, hc *hashCounter, gz bool) error {
 	r, drain, err := open(f, hc, gz)
 	if err != nil {
 		s.res.problem(FormatCSV, err.Error())
 		return drain()
 	}
-	cr := csv.NewReader(r)
+	lim := newRecordLimit(r, s.max())
+	cr := csv.NewReader(lim)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1
-	header, err := cr.Read()
-	if err == io.EOF {
-		s.res.problem(FormatCSV, "empty file: no header row")
-		for i := range s.res.cols {
-			s.res.cols[i].absent = true
-		}
+	uses, ok := s.csvHeader(cr, lim)
+	if !ok {
 		return drain()
-	}
-	if err != nil {
-		s.res.problem(FormatCSV, csvErr(err))
-		return drain()
-	}
-	header = append([]string(nil), header...)
-	if len(header) > 0 {
-		header[0] = trimBOM(header[0])
-	}
-	s.res.header = header
-	seen := map[string]int{}
-	for i, h := range header {
-		if _, dup := seen[h]; dup {
-			s.res.problem(FormatCSV, fmt.Sprintf("column %q appears twice in the header", h))
-			continue
-		}
-		seen[h] = i
-		if _, ok := s.chk.byName[h]; !ok {
-			s.res.extra = append(s.res.extra, h)
-		}
-	}
-	type use struct {
-		field int
-		col   *column
-		stats *colStats
-	}
-	var uses []use
-	for ci := range s.chk.cols {
-		i, ok := seen[s.chk.cols[ci].name]
-		if !ok {
-			s.res.cols[ci].absent = true
-			continue
-		}
-		uses = append(uses, use{i, &s.chk.cols[ci], &s.res.cols[ci]})
 	}
 	var row, short int64
 	var firstShort int64
 	var shortLen int
-	for {
+	for start := cr.InputOffset(); ; start = cr.InputOffset() {
+		lim.next(start)
 		rec, err := cr.Read()
 		if err == io.EOF {
+			break
+		}
+		if err == nil && cr.InputOffset()-start > s.max() {
+			line, _ := cr.FieldPos(0)
+			s.tooLong(FormatCSV, int64(line))
+			break
+		}
+		if errors.Is(err, errRecordTooLong) {
+			s.tooLong(FormatCSV, lim.lines+1)
 			break
 		}
 		if err != nil {
@@ -118,7 +151,7 @@ func (s *scanner) csv(f io.Reader, hc *hashCounter, gz bool) error {
 			break
 		}
 		row++
-		if len(rec) != len(header) {
+		if len(rec) != len(s.res.header) {
 			if short == 0 {
 				firstShort, shortLen = row, len(rec)
 			}
@@ -138,9 +171,64 @@ func (s *scanner) csv(f io.Reader, hc *hashCounter, gz bool) error {
 	s.res.rows = row
 	if short > 0 {
 		s.res.problem(FormatCSV, fmt.Sprintf("row %d has %d fields, the header %d (%d %s with the wrong number of fields, not checked)",
-			firstShort, shortLen, len(header), short, plural(short, "row", "rows")))
+			firstShort, shortLen, len(s.res.header), short, plural(short, "row", "rows")))
 	}
 	return drain()
+}
+
+// csvUse is a declared column of a CSV file: its field and its stats.
+type csvUse struct {
+	field int
+	col   *column
+	stats *colStats
+}
+
+// csvHeader reads the header row; ok is false when the file cannot be
+// read past it (the problem is recorded).
+func (s *scanner) csvHeader(cr *csv.Reader, lim *recordLimit) (uses []csvUse, ok bool) {
+	header, err := cr.Read()
+	switch {
+	case err == nil && cr.InputOffset() > s.max():
+		s.tooLong(FormatCSV, 1)
+		return nil, false
+	case err == io.EOF:
+		s.res.problem(FormatCSV, "empty file: no header row")
+		for i := range s.res.cols {
+			s.res.cols[i].absent = true
+		}
+		return nil, false
+	case errors.Is(err, errRecordTooLong):
+		s.tooLong(FormatCSV, lim.lines+1)
+		return nil, false
+	case err != nil:
+		s.res.problem(FormatCSV, csvErr(err))
+		return nil, false
+	}
+	header = append([]string(nil), header...)
+	if len(header) > 0 {
+		header[0] = trimBOM(header[0])
+	}
+	s.res.header = header
+	seen := map[string]int{}
+	for i, h := range header {
+		if _, dup := seen[h]; dup {
+			s.res.problem(FormatCSV, fmt.Sprintf("column %s appears twice in the header", quoteData(h)))
+			continue
+		}
+		seen[h] = i
+		if _, ok := s.chk.byName[h]; !ok {
+			s.res.extra = append(s.res.extra, h)
+		}
+	}
+	for ci := range s.chk.cols {
+		i, ok := seen[s.chk.cols[ci].name]
+		if !ok {
+			s.res.cols[ci].absent = true
+			continue
+		}
+		uses = append(uses, csvUse{i, &s.chk.cols[ci], &s.res.cols[ci]})
+	}
+	return uses, true
 }
 
 func csvErr(err error) string {
@@ -176,8 +264,14 @@ func (s *scanner) jsonl(f io.Reader, hc *hashCounter, gz bool) error {
 	var line, bad, firstBad int64
 	var badMsg string
 	var obj map[string]json.RawMessage
+	var buf []byte
 	for {
-		b, err := br.ReadBytes('\n')
+		b, err := readLine(br, buf[:0], s.max())
+		buf = b
+		if err == errRecordTooLong {
+			s.tooLong(FormatJSONL, line+1)
+			break
+		}
 		if len(b) > 0 {
 			line++
 			b = bytes.TrimSpace(b)
@@ -238,6 +332,22 @@ func (s *scanner) jsonl(f io.Reader, hc *hashCounter, gz bool) error {
 		s.res.problem(FormatJSONL, fmt.Sprintf("line %d: %s (%d %s, not checked)", firstBad, badMsg, bad, plural(bad, "line is not a JSON object", "lines are not JSON objects")))
 	}
 	return drain()
+}
+
+// readLine appends the next line of br, its newline included, to buf; a
+// line longer than max returns errRecordTooLong, having read no more of it
+// than max bytes and the reader's buffer.
+func readLine(br *bufio.Reader, buf []byte, max int64) ([]byte, error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if int64(len(buf)+len(chunk)) > max {
+			return buf, errRecordTooLong
+		}
+		buf = append(buf, chunk...)
+		if err != bufio.ErrBufferFull {
+			return buf, err
+		}
+	}
 }
 
 // json checks one JSON value of the column; raw is nil when the key is
@@ -306,12 +416,18 @@ func (s *scanner) text(f io.Reader, hc *hashCounter, gz bool) error {
 		return drain()
 	}
 	buf := make([]byte, readBuffer)
-	var lines int64
+	var lines, cur int64 // cur: the bytes of the last line so far
 	last := byte('\n')
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+			nl, after, long := countLines(buf[:n], cur, s.max())
+			if long {
+				s.tooLong(FormatText, lines+nl+1)
+				s.res.rows = lines + nl
+				return drain()
+			}
+			lines, cur = lines+nl, after
 			last = buf[n-1]
 		}
 		if err == io.EOF {
@@ -330,6 +446,23 @@ func (s *scanner) text(f io.Reader, hc *hashCounter, gz bool) error {
 	}
 	s.res.rows = lines
 	return drain()
+}
+
+// countLines counts the newlines of b, read after cur bytes of a line,
+// and returns how many bytes of a line follow the last; long is true when
+// a line is longer than max, n then counting the lines before it.
+func countLines(b []byte, cur, max int64) (n, after int64, long bool) {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			cur += int64(len(b))
+			return n, cur, cur > max
+		}
+		if cur+int64(i)+1 > max {
+			return n, 0, true
+		}
+		n, cur, b = n+1, 0, b[i+1:]
+	}
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

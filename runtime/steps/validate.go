@@ -72,13 +72,17 @@ type Failure struct {
 // String returns the failure as one line:
 //
 //	dataset D: column C: RULE: observed VALUE (DETAIL)
+//
+// Names and values read from the data are shown as written when they are
+// printable text, else quoted as Go strings (see MaxShown), so the line
+// holds no control bytes.
 func (f Failure) String() string {
 	var b strings.Builder
-	b.WriteString("dataset " + f.Dataset + ": ")
+	b.WriteString("dataset " + showData(f.Dataset) + ": ")
 	if f.Column != "" {
-		b.WriteString("column " + f.Column + ": ")
+		b.WriteString("column " + showData(f.Column) + ": ")
 	} else if f.File != "" {
-		b.WriteString(f.File + ": ")
+		b.WriteString(showData(f.File) + ": ")
 	}
 	b.WriteString(f.Rule)
 	if f.Observed != "" {
@@ -95,6 +99,10 @@ type ValidateOptions struct {
 	// Concurrency is the number of files read at once; 0 means
 	// GOMAXPROCS, and at least 16 in an object store.
 	Concurrency int
+	// MaxRecordBytes is the longest record (a CSV record, a line of JSON
+	// lines or of text, its line end included) read; a longer one fails
+	// its file, named with its line. 0 means DefaultMaxRecordBytes.
+	MaxRecordBytes int64
 }
 
 // ValidateData reads the dataset at location (a path, a file:// URI or an
@@ -127,7 +135,10 @@ type ValidateOptions struct {
 // (plain or INT); float FLOAT, DOUBLE or an int; bool BOOLEAN; timestamp
 // TIMESTAMP, DATE or INT96. Text files have rows (lines) and no columns;
 // TFRecord files have rows (records, their framing and CRCs checked) and
-// their columns are not read.
+// their columns are not read. A record (a CSV record, a line of JSON lines
+// or of text) longer than ValidateOptions.MaxRecordBytes, 16 MiB by
+// default, fails its file, named with its line, and ends its reading, so
+// memory stays bounded by the maximum.
 func ValidateData(ctx context.Context, spec DatasetSpec, location string) (*Snapshot, []Failure, error) {
 	return ValidateDataWith(ctx, spec, location, ValidateOptions{})
 }
@@ -163,7 +174,7 @@ func ValidateDataWith(ctx context.Context, spec DatasetSpec, location string, op
 			return nil, nil, fmt.Errorf("dataset %s: %w", spec.Name, err)
 		}
 	}
-	v := &validation{spec: spec, chk: newChecker(spec), files: files, store: store, results: make([]fileResult, len(files))}
+	v := &validation{spec: spec, chk: newChecker(spec), files: files, store: store, results: make([]fileResult, len(files)), maxRecord: opts.MaxRecordBytes}
 	limit := opts.Concurrency
 	if limit <= 0 && store != nil {
 		limit = max(runtime.GOMAXPROCS(0), objectConcurrency)
@@ -386,6 +397,8 @@ type validation struct {
 	files   []dataFile
 	store   *objectStore // the files' bucket; nil when they are local
 	results []fileResult
+	// maxRecord is ValidateOptions.MaxRecordBytes.
+	maxRecord int64
 }
 
 // hashCounter hashes and counts what is written to it.
@@ -441,7 +454,7 @@ func (v *validation) scan(ctx context.Context, i int) (err error) {
 			res.digest = FileDigest{Path: df.rel, SHA256: hex.EncodeToString(hc.h.Sum(nil)), Size: hc.n}
 		}
 	}()
-	sc := scanner{ctx: ctx, chk: v.chk, file: i, res: res}
+	sc := scanner{ctx: ctx, chk: v.chk, file: i, res: res, maxRecord: v.maxRecord}
 	switch v.spec.Format {
 	case FormatCSV:
 		return sc.csv(src, hc, isGzip(df.rel))
@@ -480,7 +493,7 @@ func (v *validation) open(ctx context.Context, df dataFile) (io.ReadCloser, erro
 }
 
 func (r *fileResult) problem(format, msg string) {
-	r.problems = append(r.problems, Failure{File: r.digest.Path, Rule: "format " + format + ": " + msg})
+	r.problems = append(r.problems, Failure{File: r.digest.Path, Rule: "format " + format + ": " + escapeControls(msg)})
 }
 
 func isGzip(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".gz") }
@@ -536,7 +549,7 @@ func (v *validation) finish() (*Snapshot, []Failure) {
 		if spec.Format == FormatJSONL || spec.Format == FormatText {
 			unit = "line"
 		}
-		return fmt.Sprintf("%s %d of %s", unit, at.row, v.files[at.file].rel)
+		return fmt.Sprintf("%s %d of %s", unit, at.row, showData(v.files[at.file].rel))
 	}
 
 	columnsRead := spec.Format != FormatTFRecord && spec.Format != FormatText
@@ -593,7 +606,7 @@ func (v *validation) finish() (*Snapshot, []Failure) {
 			ok = false
 			detail := "not in " + fileList(absent, len(v.files))
 			if h := v.results[indexOf(v.files, absent[0])].header; len(h) > 0 {
-				detail += "; " + absent[0] + " has " + nameList(h, 8)
+				detail += "; " + showData(absent[0]) + " has " + nameList(h, 8)
 			}
 			fail(Failure{Column: c.name, Rule: "missing", Detail: detail})
 		}
@@ -608,7 +621,7 @@ func (v *validation) finish() (*Snapshot, []Failure) {
 			continue
 		}
 		if all.bad > 0 {
-			fail(Failure{Column: c.name, Rule: "type " + c.spec.Type, Observed: strconv.Quote(all.badValue),
+			fail(Failure{Column: c.name, Rule: "type " + c.spec.Type, Observed: quoteData(all.badValue),
 				Detail: fmt.Sprintf("%s; %d %s not %s", where(all.firstBad), all.bad, plural(all.bad, "value is", "values are"), c.spec.Type)})
 		} else if ok {
 			pass(c.name, "type "+c.spec.Type, fmt.Sprintf("%d values", rowsWith-all.nulls))
@@ -638,7 +651,7 @@ func (v *validation) finish() (*Snapshot, []Failure) {
 			if r.Min != nil {
 				rule := "range min " + fmtNum(*r.Min)
 				if all.below > 0 {
-					fail(Failure{Column: c.name, Rule: rule, Observed: c.format(all.min, all.minText),
+					fail(Failure{Column: c.name, Rule: rule, Observed: shorten(c.format(all.min, all.minText)),
 						Detail: fmt.Sprintf("%s; %d %s below the min", where(all.minAt), all.below, plural(all.below, "value", "values"))})
 				} else if all.n > 0 {
 					pass(c.name, rule, c.format(all.min, all.minText))
@@ -647,7 +660,7 @@ func (v *validation) finish() (*Snapshot, []Failure) {
 			if r.Max != nil {
 				rule := "range max " + fmtNum(*r.Max)
 				if all.above > 0 {
-					fail(Failure{Column: c.name, Rule: rule, Observed: c.format(all.max, all.maxText),
+					fail(Failure{Column: c.name, Rule: rule, Observed: shorten(c.format(all.max, all.maxText)),
 						Detail: fmt.Sprintf("%s; %d %s above the max", where(all.maxAt), all.above, plural(all.above, "value", "values"))})
 				} else if all.n > 0 {
 					pass(c.name, rule, c.format(all.max, all.maxText))
@@ -710,23 +723,25 @@ func rangeText(r *Range) string {
 }
 
 // fileList names files of a dataset of total files: all of them when
-// three or fewer, else the first three and a count of the others.
+// three or fewer, else the first three and a count of the others, each
+// shown by showData.
 func fileList(files []string, total int) string {
 	if len(files) == total && total > 3 {
-		return fmt.Sprintf("any of the %d files (%s, ...)", total, files[0])
+		return fmt.Sprintf("any of the %d files (%s, ...)", total, showData(files[0]))
 	}
 	if len(files) <= 3 {
-		return strings.Join(files, ", ")
+		return showList(files)
 	}
-	return fmt.Sprintf("%s and %d other files", strings.Join(files[:3], ", "), len(files)-3)
+	return fmt.Sprintf("%s and %d other files", showList(files[:3]), len(files)-3)
 }
 
-// nameList joins up to n names and counts the others.
+// nameList joins up to n names, each shown by showData, and counts the
+// others.
 func nameList(names []string, n int) string {
 	if len(names) <= n {
-		return strings.Join(names, ", ")
+		return showList(names)
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
+	return fmt.Sprintf("%s and %d more", showList(names[:n]), len(names)-n)
 }
 
 func indexOf(files []dataFile, rel string) int {

@@ -31,6 +31,7 @@ and 2 for a mistake on the command line.`,
 func newStepValidateDataCmd(a *app) *cobra.Command {
 	var dataset, spec, outputs, path string
 	var concurrency int
+	var maxRecord int64
 	cmd := &cobra.Command{
 		Use:   "validate-data --dataset NAME --spec JSON [--path LOCATION] [--outputs DIR]",
 		Short: "Check a dataset against its spec and record its content digest",
@@ -45,7 +46,11 @@ every declared column is present with values of its type, non-nullable
 columns hold no nulls, no column has more nulls than maxNullFraction, there
 are at least minRows rows, and numbers lie within their ranges. Every failed
 check is printed, naming the dataset, the column, the rule and what was
-observed where, and the command exits 1 without writing anything.
+observed where (values, names and file names read from the data quoted
+when they hold anything but printable text), and the command exits 1
+without writing anything. A record longer than --max-record-bytes (a CSV
+record, a line of JSON lines or of text; 16 MiB by default) fails its file,
+named with its line, so memory stays bounded by it.
 
 When every check passes it prints a summary and writes into --outputs:
   digest           sha256:<hex> of the manifest, no newline
@@ -78,7 +83,7 @@ When every check passes it prints a summary and writes into --outputs:
 			if ds.Name != dataset {
 				return fmt.Errorf("--dataset %s, but --spec describes dataset %s", dataset, ds.Name)
 			}
-			snap, failures, err := steps.ValidateDataWith(cmd.Context(), ds, path, steps.ValidateOptions{Concurrency: concurrency})
+			snap, failures, err := steps.ValidateDataWith(cmd.Context(), ds, path, steps.ValidateOptions{Concurrency: concurrency, MaxRecordBytes: maxRecord})
 			if err != nil {
 				return err
 			}
@@ -107,6 +112,7 @@ When every check passes it prints a summary and writes into --outputs:
 	cmd.Flags().StringVar(&path, "path", "", "location to read instead of the spec's uri (a path, file:// or object-store URI)")
 	cmd.Flags().StringVar(&outputs, "outputs", "", "folder to write digest, snapshot.json and manifest.sha256 into")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "files read at once (0: one per CPU)")
+	cmd.Flags().Int64Var(&maxRecord, "max-record-bytes", steps.DefaultMaxRecordBytes, "longest record (CSV record, JSON or text line) read")
 	return cmd
 }
 
@@ -120,7 +126,11 @@ members of nested objects are named with dots, as eval.auc) and applies the
 gates, a JSON object of metric name to expression ("auc": ">= 0.92"; the
 operators are >=, >, <=, < and ==). It prints a table of metric, gate,
 observed value and result, and exits 1 when a gate fails, a gated metric
-is missing or not a number, or the metrics file is missing or not JSON.`,
+is missing or not a number, or the metrics file is missing or not JSON.
+Every number in the metrics must be finite: NaN, Infinity, -Infinity
+(as Python writes them) or a number too large for a float64 (1e999),
+gated or not, is an error naming the metric, the file, the line and the
+column.`,
 		Example: `  cairn step gate --metrics evaluation/metrics.json --gates '{"auc": ">= 0.92"}'`,
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -188,7 +198,11 @@ key (password from CAIRN_PASSWORD or COSIGN_PASSWORD); attests the training
 provenance (SLSA Provenance v1: git commit, spec digest, dataset digests,
 feature outputs, training image, base model, hyperparameters, metrics, run
 id, start and finish times) and, when the pipeline evaluates, the
-evaluation (metrics, gates, verdict); then tags the model "latest". It
+evaluation (metrics, gates, verdict); then tags the model "latest". Every
+input is read and every statement built and checked before the push (a
+metric that is not a finite number fails here, storing nothing), and the
+statements are attached before the signature, so a failure after the push
+leaves the model unsigned and "latest" where it was. It
 writes the manifest digest to --outputs/digest. --model and --metrics may
 be local paths or object-store URIs (s3://, gs://, azblob://, az://): a
 model prefix is downloaded to a temporary folder, pushed and removed; the
