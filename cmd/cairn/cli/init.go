@@ -93,7 +93,11 @@ Init refuses a folder that holds anything but .git, and writes nothing;
 			for _, f := range initFiles {
 				fmt.Fprintf(w, "  %s\n", f.dst)
 			}
-			fmt.Fprintf(w, "next: cd %s && cairn vet . (docs/first-pipeline.md walks through the rest)\n", dir)
+			next := "cairn vet ."
+			if filepath.Clean(dir) != "." {
+				next = "cd " + dir + " && " + next
+			}
+			fmt.Fprintf(w, "next: %s (docs/first-pipeline.md walks through the rest)\n", next)
 			return nil
 		},
 	}
