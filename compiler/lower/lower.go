@@ -98,19 +98,24 @@ const BraceVar = "CAIRN_LB"
 // times, finds no "{{" to expand, while Kubernetes' own $(VAR) expansion
 // still gives the program exactly what it would have given for the
 // original string. The first brace of each "{{" becomes $(CAIRN_LB), which
-// Kubernetes expands from the container's environment.
+// Kubernetes expands from the container's environment; a reference to
+// $(CAIRN_LB) the user wrote becomes $$(CAIRN_LB), Kubernetes' escape for
+// the literal text, in every string (any string of the container may
+// define the variable), so that it still reaches the program as written.
 type Escaper struct {
 	// Used reports that an escaped string refers to BraceVar.
 	Used bool
 }
 
+// braceRef is the reference to BraceVar.
+const braceRef = "$(" + BraceVar + ")"
+
 // String escapes one user string.
 func (e *Escaper) String(s string) string {
-	if !strings.Contains(s, "{{") {
+	if !strings.Contains(s, "{{") && !strings.Contains(s, braceRef) {
 		return s
 	}
 	var b strings.Builder
-	ref := "$(" + BraceVar + ")"
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c == '$' && i+1 < len(s) {
@@ -128,13 +133,18 @@ func (e *Escaper) String(s string) string {
 					continue
 				}
 				ref := s[i : i+2+j+1]
-				if strings.Contains(ref, "{{") {
+				switch {
+				case strings.Contains(ref, "{{"):
 					// Not a variable name Kubernetes can define: it
 					// leaves the text as it is, so write it literally.
 					b.WriteString("$$(")
 					b.WriteString(e.literal(ref[2 : len(ref)-1]))
 					b.WriteString(")")
-				} else {
+				case ref == braceRef:
+					// The user's own text, not Cairn's variable:
+					// undefined for the user, it stays as written.
+					b.WriteString("$" + braceRef)
+				default:
 					b.WriteString(ref)
 				}
 				i += len(ref)
@@ -156,7 +166,7 @@ func (e *Escaper) String(s string) string {
 			continue
 		}
 		if c == '{' && i+1 < len(s) && s[i+1] == '{' {
-			b.WriteString(ref)
+			b.WriteString(braceRef)
 			e.Used = true
 			i++
 			continue
@@ -175,7 +185,7 @@ func (e *Escaper) literal(s string) string {
 		case s[i] == '$':
 			b.WriteString("$$")
 		case s[i] == '{' && i+1 < len(s) && s[i+1] == '{':
-			b.WriteString("$(" + BraceVar + ")")
+			b.WriteString(braceRef)
 			e.Used = true
 		default:
 			b.WriteByte(s[i])

@@ -1,17 +1,20 @@
 package lower_test
 
 import (
+	"math/rand"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	argotmpl "github.com/argoproj/argo-workflows/v3/util/template"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"cairn.dev/cairn/compiler/ir"
 	"cairn.dev/cairn/compiler/ir/irtest"
 	"cairn.dev/cairn/compiler/lower"
+	"cairn.dev/cairn/compiler/lower/lowertest"
 )
 
 // cluster is the cluster block a compile fills from the schema's defaults.
@@ -157,6 +160,12 @@ func TestEscaper(t *testing.T) {
 		{"${{ secrets.X }}", "$$$(CAIRN_LB){ secrets.X }}", true},
 		{"$$ {{", "$$ $(CAIRN_LB){", true},
 		{"$({{x}})", "$$($(CAIRN_LB){x}})", true},
+		// The user's own $(CAIRN_LB) is Kubernetes' literal escape of it.
+		{"$(CAIRN_LB)", "$$(CAIRN_LB)", false},
+		{"$(CAIRN_LB){{", "$$(CAIRN_LB)$(CAIRN_LB){", true},
+		{"$$(CAIRN_LB)", "$$(CAIRN_LB)", false},
+		{"$$$(CAIRN_LB)", "$$$$(CAIRN_LB)", false},
+		{"$(CAIRN_LBX) $(CAIRN_LB", "$(CAIRN_LBX) $(CAIRN_LB", false},
 	} {
 		var esc lower.Escaper
 		got := esc.String(tc.in)
@@ -186,6 +195,116 @@ func TestEscaperStringsAndEnv(t *testing.T) {
 	if got := unused.Env(env); !reflect.DeepEqual(got, env) {
 		t.Errorf("Escaper.Env(%v) without braces = %v, want it unchanged", env, got)
 	}
+}
+
+// argoSubst runs Argo's own template substitution three times over s, as
+// its controller does for globals and then for inputs; ok is false when
+// Argo refuses the text.
+func argoSubst(s string) (string, bool) {
+	vars := map[string]any{"workflow.name": "wf-x", "workflow.uid": "uid-1", "inputs.parameters.x": "X"}
+	for range 3 {
+		tmpl, err := argotmpl.NewTemplate(s)
+		if err != nil {
+			return s, false
+		}
+		if s, err = tmpl.Replace(vars, true); err != nil {
+			return s, false
+		}
+	}
+	return s, true
+}
+
+// userVars are variables a container defines for its user; CAIRN_LB is
+// never one of them.
+var userVars = map[string]string{"CAIRN_INPUT_X": "s3://x", "HOME": "/home/u"}
+
+// withBrace returns vars with CAIRN_LB defined as the container does.
+func withBrace(vars map[string]string) map[string]string {
+	out := map[string]string{lower.BraceVar: "{"}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
+// checkRoundTrip checks that the escaped s survives Argo unchanged and
+// that Kubernetes gives the program what it gives for s with the user's
+// variables: whether or not the container defines CAIRN_LB (another of
+// its strings may need it), and with it when s itself needs it.
+func checkRoundTrip(t *testing.T, s string) {
+	t.Helper()
+	var esc lower.Escaper
+	got := esc.String(s)
+	if strings.Contains(got, "{{") {
+		t.Fatalf("Escaper.String(%q) = %q, holds {{", s, got)
+	}
+	after, ok := argoSubst(got)
+	if !ok || after != got {
+		t.Fatalf("Argo substitution of escaped %q (from %q) = %q, %v; want it unchanged", got, s, after, ok)
+	}
+	want := lowertest.KubeExpand(s, userVars)
+	withLB := lowertest.KubeExpand(after, withBrace(userVars))
+	if withLB != want {
+		t.Fatalf("Kubernetes gives %q for escaped %q with %s defined, want %q as for the user's %q", withLB, got, lower.BraceVar, want, s)
+	}
+	if without := lowertest.KubeExpand(after, userVars); !esc.Used && without != want {
+		t.Fatalf("Kubernetes gives %q for escaped %q without %s, want %q as for the user's %q", without, got, lower.BraceVar, want, s)
+	}
+}
+
+// TestEscaperRoundTrip: through Argo's substitution and Kubernetes'
+// expansion every user string reaches the program as Kubernetes alone
+// would have given it; with no "$" in it, as the user wrote it. A user's
+// own "$(CAIRN_LB)" stays literal even when the container defines the
+// variable for another of its strings.
+func TestEscaperRoundTrip(t *testing.T) {
+	cases := []string{
+		"", "plain", "{{", "{{{", "$(CAIRN_LB)", "$(CAIRN_LB){{", "{{$(CAIRN_LB)", "$$(CAIRN_LB)", "$$$(CAIRN_LB)",
+		"$($(CAIRN_LB))", "$(CAIRN_LB{{)", "$({{CAIRN_LB)", "echo $(CAIRN_LB) {{workflow.name}}", "$(HOME)/{{x}}/$(CAIRN_LB)",
+		"${{ secrets.X }}", "$({{x}})", "$(", "$", "{{$", "$$", "$é{{", "}}{{workflow.uid}}{{",
+	}
+	rng := rand.New(rand.NewSource(2))
+	parts := []string{"{", "}", "$", "(", ")", "x", "CAIRN_LB", "$(CAIRN_LB)", "CAIRN_INPUT_X", "HOME", "=", "'", "é"}
+	for range 5000 {
+		var b strings.Builder
+		for range rng.Intn(14) {
+			b.WriteString(parts[rng.Intn(len(parts))])
+		}
+		cases = append(cases, b.String())
+	}
+	for _, s := range cases {
+		checkRoundTrip(t, s)
+		if !strings.Contains(s, "$") {
+			var esc lower.Escaper
+			after, _ := argoSubst(esc.String(s))
+			if got := lowertest.KubeExpand(after, map[string]string{lower.BraceVar: "{"}); got != s {
+				t.Errorf("round trip of %q = %q, want the user's string", s, got)
+			}
+		}
+	}
+	// One container: the brace of one string defines CAIRN_LB for all.
+	var esc lower.Escaper
+	cmd := esc.Strings([]string{"--name={{workflow.name}}", "--lit=$(CAIRN_LB)"})
+	env := esc.Env(nil)
+	vars := map[string]string{}
+	for _, e := range env {
+		vars[e.Name] = e.Value
+	}
+	if got := lowertest.KubeExpand(cmd[1], vars); got != "--lit=$(CAIRN_LB)" {
+		t.Errorf("a user's $(CAIRN_LB) beside a {{ in the same container reaches the program as %q, want it as written", got)
+	}
+}
+
+// FuzzEscaper: for any string, the escaped string survives Argo's
+// substitution and Kubernetes then gives back what it gives for the
+// user's string.
+//
+//	go test ./compiler/lower -run '^$' -fuzz FuzzEscaper -fuzztime 30s
+func FuzzEscaper(f *testing.F) {
+	for _, s := range []string{"", "{{workflow.name}}", "$(CAIRN_LB)", "$(CAIRN_LB){{", "$$(HOME){{", "$({{x}})", "${{", "$é"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkRoundTrip)
 }
 
 func TestJSONText(t *testing.T) {
