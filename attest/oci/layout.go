@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,13 +29,23 @@ const annotationRefName = "org.opencontainers.image.ref.name"
 
 // layoutStore is an OCI image layout on disk. Blobs are written to a
 // temporary file, checked and renamed, so a blob that exists is whole;
-// index.json is replaced the same way. Writers in one process are
-// serialized per layout; writers in several processes are not.
+// index.json is replaced the same way, under an flock(2) on
+// index.json.lock, so writers in several processes never lose one
+// another's tags. Writers in one process are also serialized per layout.
+// The first write through a store removes the temporaries that killed
+// writers left (see staleAfter).
 type layoutStore struct {
-	dir  string
-	path layout.Path
-	mu   *sync.Mutex
+	dir   string
+	path  layout.Path
+	mu    *sync.Mutex
+	swept sync.Once
 }
+
+// layoutLockFile is the file in a layout that writers of index.json lock.
+const layoutLockFile = "index.json.lock"
+
+// blobTempPrefix starts the names of a layout's temporary blobs.
+const blobTempPrefix = ".tmp-"
 
 // layoutLocks holds one mutex per layout folder (absolute path).
 var layoutLocks sync.Map
@@ -64,25 +75,77 @@ func (s *layoutStore) exists() (bool, error) {
 	return true, nil
 }
 
-// create makes the layout if the folder does not hold one yet. A folder
-// that exists, holds other things and no layout is refused.
-func (s *layoutStore) create() error {
+// lock takes the layout's index lock, shared with other processes.
+func (s *layoutStore) lock(ctx context.Context) (*fileLock, error) {
+	l, err := acquireLock(ctx, filepath.Join(s.dir, layoutLockFile))
+	if err != nil {
+		return nil, fmt.Errorf("layout %s: %w", s.dir, err)
+	}
+	return l, nil
+}
+
+// create makes the layout if the folder does not hold one yet, and
+// sweeps the temporaries of killed writers. A folder that exists, holds
+// other things and no layout is refused.
+func (s *layoutStore) create(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ok, err := s.exists(); ok || err != nil {
+	if ok, err := s.exists(); err != nil {
 		return err
+	} else if !ok {
+		if err := s.createLocked(ctx); err != nil {
+			return err
+		}
 	}
+	s.swept.Do(func() { s.sweep(ctx) })
+	return nil
+}
+
+// createLocked writes a new layout, under the index lock so that two
+// processes creating it at once do not replace each other's index.json.
+func (s *layoutStore) createLocked(ctx context.Context) error {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("layout %s: %w", s.dir, err)
 	}
-	if len(entries) > 0 {
-		return fmt.Errorf("layout %s: the folder is not empty and holds no OCI image layout (no index.json)", s.dir)
+	for _, e := range entries {
+		if e.Name() != layoutLockFile {
+			return fmt.Errorf("layout %s: the folder is not empty and holds no OCI image layout (no index.json)", s.dir)
+		}
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("creating layout %s: %w", s.dir, err)
+	}
+	l, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	if ok, err := s.exists(); ok || err != nil {
+		return err
 	}
 	if _, err := layout.Write(s.dir, empty.Index); err != nil {
 		return fmt.Errorf("creating layout %s: %w", s.dir, err)
 	}
 	return nil
+}
+
+// sweep removes the temporary blobs of writers that are gone, and, under
+// the index lock (which every writer of index.json holds), any temporary
+// index.json left behind. Failures are ignored.
+func (s *layoutStore) sweep(ctx context.Context) {
+	sweepTemps(filepath.Join(s.dir, "blobs", "sha256"), blobTempPrefix)
+	l, err := s.lock(ctx)
+	if err != nil {
+		return
+	}
+	defer l.release()
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-index.json-") {
+			os.Remove(filepath.Join(s.dir, e.Name()))
+		}
+	}
 }
 
 func (s *layoutStore) HasBlob(_ context.Context, desc v1.Descriptor) (bool, error) {
@@ -97,7 +160,7 @@ func (s *layoutStore) HasBlob(_ context.Context, desc v1.Descriptor) (bool, erro
 }
 
 func (s *layoutStore) PutBlob(ctx context.Context, desc v1.Descriptor, open func() (io.ReadCloser, error)) error {
-	if err := s.create(); err != nil {
+	if err := s.create(ctx); err != nil {
 		return err
 	}
 	if ok, err := s.HasBlob(ctx, desc); ok || err != nil {
@@ -121,10 +184,11 @@ func (s *layoutStore) writeBlob(ctx context.Context, desc v1.Descriptor, r io.Re
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("layout %s: %w", s.dir, err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+desc.Digest.Hex[:12]+"-*")
+	f, err := os.CreateTemp(dir, tempPrefix(blobTempPrefix)+desc.Digest.Hex[:12]+"-*")
 	if err != nil {
 		return fmt.Errorf("layout %s: %w", s.dir, err)
 	}
+	holdLock(f)
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -287,6 +351,19 @@ func copyIndex(in *v1.IndexManifest) *v1.IndexManifest {
 }
 
 func (s *layoutStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {
+	return s.moveTag(ctx, tag, desc, nil)
+}
+
+// SwapTag points tag at desc only if it names old now (the zero hash: if
+// the tag does not exist), checked and changed under the index lock; it
+// fails with ErrTagMoved otherwise.
+func (s *layoutStore) SwapTag(ctx context.Context, tag string, old v1.Hash, desc v1.Descriptor) error {
+	return s.moveTag(ctx, tag, desc, &old)
+}
+
+// moveTag points tag at desc, when old is set only if the tag names old.
+// index.json is read, changed and replaced under the index lock.
+func (s *layoutStore) moveTag(ctx context.Context, tag string, desc v1.Descriptor, old *v1.Hash) error {
 	if ok, err := s.HasBlob(ctx, desc); err != nil {
 		return err
 	} else if !ok {
@@ -294,24 +371,33 @@ func (s *layoutStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	l, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer l.release()
 	index, err := s.index()
 	if err != nil {
 		return err
 	}
+	var current v1.Hash
 	kept := index.Manifests[:0]
 	for _, d := range index.Manifests {
 		if d.Annotations[annotationRefName] != tag {
 			kept = append(kept, d)
+		} else {
+			current = d.Digest
 		}
 	}
-	entry := v1.Descriptor{
-		MediaType:   desc.MediaType,
-		Digest:      desc.Digest,
-		Size:        desc.Size,
-		Annotations: map[string]string{annotationRefName: tag},
+	if old != nil && current != *old {
+		return fmt.Errorf("layout %s: tag %s names %s, not %s: %w", s.dir, tag, hashText(current), hashText(*old), ErrTagMoved)
 	}
-	if desc.ArtifactType != "" {
-		entry.ArtifactType = desc.ArtifactType
+	entry := v1.Descriptor{
+		MediaType:    desc.MediaType,
+		Digest:       desc.Digest,
+		Size:         desc.Size,
+		ArtifactType: desc.ArtifactType,
+		Annotations:  map[string]string{annotationRefName: tag},
 	}
 	index.Manifests = append(kept, entry)
 	raw, err := json.MarshalIndent(index, "", "  ")
@@ -319,6 +405,14 @@ func (s *layoutStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) e
 		return fmt.Errorf("layout %s: encoding index.json: %w", s.dir, err)
 	}
 	return atomicfile.Write(filepath.Join(s.dir, "index.json"), raw, 0o644)
+}
+
+// hashText writes a digest, or "nothing" for the zero hash.
+func hashText(h v1.Hash) string {
+	if h == (v1.Hash{}) {
+		return "nothing"
+	}
+	return h.String()
 }
 
 func (s *layoutStore) Tags(context.Context) ([]Tag, error) {

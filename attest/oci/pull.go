@@ -34,7 +34,9 @@ type PullOptions struct {
 // neither repeat another entry nor sit below another entry's file. Files
 // are written into a new folder next to dir, each blob's digest and size
 // verified while it is written, and the folder is renamed to dir at the
-// end: a failed pull leaves nothing. Files are written with mode 0644.
+// end: a failed or canceled pull leaves nothing, and the folders that
+// killed pulls into dir left are removed first. Files are written with
+// mode 0644.
 func Pull(ctx context.Context, ref Ref, dir string, opts PullOptions) (*Artifact, error) {
 	store, err := OpenStore(ref, opts.Options)
 	if err != nil {
@@ -62,10 +64,11 @@ func Pull(ctx context.Context, ref Ref, dir string, opts PullOptions) (*Artifact
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".pull-*")
+	tmp, unlock, err := pullTemp(abs)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
+	defer unlock()
 	ok := false
 	defer func() {
 		if !ok {
@@ -89,6 +92,29 @@ func Pull(ctx context.Context, ref Ref, dir string, opts PullOptions) (*Artifact
 	ok = true
 	art.Files = files
 	return art, nil
+}
+
+// pullTempPrefix starts the names of the temporary folders of pulls into
+// dir, next to it.
+func pullTempPrefix(dir string) string { return "." + filepath.Base(dir) + ".pull-" }
+
+// pullTemp sweeps the temporary folders that killed pulls into dir (an
+// absolute path) left, then makes a new one, named with this process's
+// id and locked until unlock is called.
+func pullTemp(dir string) (tmp string, unlock func(), err error) {
+	parent, prefix := filepath.Dir(dir), pullTempPrefix(dir)
+	sweepTemps(parent, prefix)
+	tmp, err = os.MkdirTemp(parent, tempPrefix(prefix)+"*")
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		os.Remove(tmp)
+		return "", nil, err
+	}
+	holdLock(f)
+	return tmp, func() { f.Close() }, nil
 }
 
 // checkTarget says whether dir is an empty folder to replace; it fails

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ type remoteStore struct {
 	pushOnce sync.Once
 	pusher   *remote.Pusher
 	pushErr  error
+
+	swapOnce   sync.Once
+	swapPusher *remote.Pusher
+	swapErr    error
 
 	pullOnce sync.Once
 	puller   *remote.Puller
@@ -101,6 +106,30 @@ func retryable(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, net.ErrClosed)
+}
+
+// errBlobRace marks a manifest the registry refused because a blob it
+// names looked unknown or invalid for a moment: the distribution
+// registry's filesystem storage rewrites a repository's link to a blob in
+// place, so a writer storing the same blob at that moment (as signers of
+// one artifact do: cosign's payload is the same for every key) makes it
+// unreadable. Writing the manifest again succeeds.
+var errBlobRace = errors.New("a blob it names was being stored by another writer")
+
+// markBlobRace wraps err with errBlobRace when the registry refused a
+// manifest for an unknown blob or an invalid digest.
+func markBlobRace(err error) error {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return err
+	}
+	for _, d := range terr.Errors {
+		switch d.Code {
+		case transport.ManifestBlobUnknownErrorCode, transport.BlobUnknownErrorCode, transport.DigestInvalidErrorCode:
+			return fmt.Errorf("%w (%w)", errBlobRace, err)
+		}
+	}
+	return err
 }
 
 func (s *remoteStore) getPusher() (*remote.Pusher, error) {
@@ -182,7 +211,7 @@ func (s *remoteStore) PutManifest(ctx context.Context, desc v1.Descriptor, raw [
 		return err
 	}
 	if err := p.Push(ctx, s.repo.Digest(desc.Digest.String()), rawManifest{raw, desc.MediaType}); err != nil {
-		return fmt.Errorf("registry %s: putting manifest %s: %w", s.repo, desc.Digest, err)
+		return fmt.Errorf("registry %s: putting manifest %s: %w", s.repo, desc.Digest, markBlobRace(err))
 	}
 	s.mu.Lock()
 	s.manifests[desc.Digest] = raw
@@ -216,6 +245,29 @@ func (s *remoteStore) GetManifest(ctx context.Context, reference string) (v1.Des
 }
 
 func (s *remoteStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {
+	p, err := s.getPusher()
+	if err != nil {
+		return err
+	}
+	return s.tagWith(ctx, p, tag, desc)
+}
+
+// tagOnce is Tag in one request, never retried: a tag moved after
+// checking what it names must not land later than the check allows (see
+// swapTag); a failure is retried by checking again.
+func (s *remoteStore) tagOnce(ctx context.Context, tag string, desc v1.Descriptor) error {
+	s.swapOnce.Do(func() {
+		opts := append(slices.Clone(s.opts), remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 1}))
+		s.swapPusher, s.swapErr = remote.NewPusher(opts...)
+	})
+	if s.swapErr != nil {
+		return fmt.Errorf("registry %s: %w", s.repo, s.swapErr)
+	}
+	return s.tagWith(ctx, s.swapPusher, tag, desc)
+}
+
+// tagWith puts the manifest desc names under tag through p.
+func (s *remoteStore) tagWith(ctx context.Context, p *remote.Pusher, tag string, desc v1.Descriptor) error {
 	s.mu.Lock()
 	raw, ok := s.manifests[desc.Digest]
 	s.mu.Unlock()
@@ -225,14 +277,28 @@ func (s *remoteStore) Tag(ctx context.Context, tag string, desc v1.Descriptor) e
 			return err
 		}
 	}
-	p, err := s.getPusher()
-	if err != nil {
-		return err
-	}
 	if err := p.Push(ctx, s.repo.Tag(tag), rawManifest{raw, desc.MediaType}); err != nil {
-		return fmt.Errorf("registry %s: tagging %s: %w", s.repo, tag, err)
+		return fmt.Errorf("registry %s: tagging %s: %w", s.repo, tag, markBlobRace(err))
 	}
 	return nil
+}
+
+// headTag returns the digest tag names, or the zero hash when the tag
+// does not exist.
+func (s *remoteStore) headTag(ctx context.Context, tag string) (v1.Hash, error) {
+	p, err := s.getPuller()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	d, err := p.Head(ctx, s.repo.Tag(tag))
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return v1.Hash{}, nil
+	}
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("registry %s: tag %s: %w", s.repo, tag, err)
+	}
+	return d.Digest, nil
 }
 
 func (s *remoteStore) Tags(ctx context.Context) ([]Tag, error) {

@@ -46,7 +46,7 @@ func (h *hashingReader) digest() v1.Hash {
 // StreamBlob writes the blob to a temporary file beside the blobs while
 // hashing it, then renames it to its digest.
 func (s *layoutStore) StreamBlob(ctx context.Context, size int64, open func() (io.ReadCloser, error)) (_ v1.Hash, err error) {
-	if err := s.create(); err != nil {
+	if err := s.create(ctx); err != nil {
 		return v1.Hash{}, err
 	}
 	dir := filepath.Join(s.dir, "blobs", "sha256")
@@ -58,10 +58,11 @@ func (s *layoutStore) StreamBlob(ctx context.Context, size int64, open func() (i
 		return v1.Hash{}, err
 	}
 	defer r.Close()
-	f, err := os.CreateTemp(dir, ".tmp-stream-*")
+	f, err := os.CreateTemp(dir, tempPrefix(blobTempPrefix)+"stream-*")
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("layout %s: %w", s.dir, err)
 	}
+	holdLock(f)
 	defer func() {
 		if err != nil {
 			f.Close()

@@ -1,17 +1,24 @@
-// Package registrytest starts a real OCI registry server for tests:
-// Debian's docker-registry (the CNCF distribution registry), on a free
-// loopback port, with its storage in a temporary folder and no auth.
+// Package registrytest starts OCI registry servers for tests: Debian's
+// docker-registry (the CNCF distribution registry), on a free loopback
+// port, with its storage in a temporary folder and no auth, and
+// go-containerregistry's in-process registry, which can be slowed down.
 package registrytest
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
 )
 
 // Binary is the registry server's command.
@@ -123,4 +130,58 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// InProcess starts go-containerregistry's in-process registry
+// (pkg/registry: manifests and blobs in memory) on a loopback port for the
+// test, stops it when the test ends, and returns its host
+// ("127.0.0.1:PORT"). wrap, when not nil, wraps its handler, to slow or
+// break requests.
+func InProcess(t testing.TB, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// Throttle wraps a registry handler so that blob downloads (GET
+// /v2/.../blobs/<digest>) are sent at about rate bytes per second, in
+// chunks of at most 64 KiB, to keep a transfer running long enough for a
+// test to interrupt it.
+func Throttle(h http.Handler, rate int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			w = &throttledWriter{ResponseWriter: w, rate: rate}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// throttledWriter sends what is written at about rate bytes per second.
+type throttledWriter struct {
+	http.ResponseWriter
+	rate int64
+}
+
+func (w *throttledWriter) Write(p []byte) (int, error) {
+	const chunk = 64 << 10
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), chunk)
+		m, err := w.ResponseWriter.Write(p[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(time.Duration(int64(n) * int64(time.Second) / w.rate))
+		p = p[n:]
+	}
+	return written, nil
 }

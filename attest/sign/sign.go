@@ -182,47 +182,74 @@ type attachResult struct {
 }
 
 // attach appends signatures to the image under tag, unless dd finds a
-// duplicate of the first in it, and writes the image, then the tag.
-// Concurrent writers to the same tag may lose one another's signatures,
-// as with cosign.
+// duplicate of the first in it, and writes the image, then the tag. The
+// tag is read, changed and written again (a read-modify-write), so two
+// signers at once could lose one another's layer: attach moves the tag
+// only if it still names the image it read, reads it back to check that
+// the new layer is there, and starts again if not (oci.UpdateImage); it
+// fails when it still cannot after a bounded number of tries.
 func attach(ctx context.Context, store cairnoci.Store, tag string, sigs []oci.Signature, dd mutate.DupeDetector, opts cairnoci.Options) (attachResult, error) {
-	desc, layers, found, err := readLayers(ctx, store, tag, opts.Concurrency)
+	var (
+		dupe  oci.Signature
+		wrote bool // an earlier cycle wrote sigs: a duplicate found now is ours
+	)
+	edit := func(ctx context.Context, base v1.Descriptor, raw []byte) (v1.Image, error) {
+		dupe = nil
+		var existing []oci.Signature
+		if raw != nil {
+			var err error
+			if existing, err = existingSignatures(ctx, store, tag, base, raw, opts.Concurrency); err != nil {
+				return nil, err
+			}
+		}
+		if raw != nil && dd != nil && len(sigs) == 1 {
+			var err error
+			if dupe, err = findDupe(existing, sigs[0], dd); err != nil || dupe != nil {
+				if wrote {
+					dupe = nil
+				}
+				return nil, err
+			}
+		}
+		if n := len(existing) + len(sigs); n > maxLayers {
+			return nil, fmt.Errorf("%s: %d layers, more than cosign's %d", tag, n, maxLayers)
+		}
+		wrote = true
+		return mutate.AppendSignatures(empty.Signatures(), false, append(existing, sigs...)...)
+	}
+	mdesc, err := cairnoci.UpdateImage(ctx, store, tag, edit, opts)
 	if err != nil {
 		return attachResult{}, err
 	}
-	existing := make([]oci.Signature, 0, len(layers)+len(sigs))
+	return attachResult{manifest: mdesc, dupe: dupe}, nil
+}
+
+// existingSignatures reads the layers of the image under tag (its
+// manifest base, raw) as signatures to keep.
+func existingSignatures(ctx context.Context, store cairnoci.Store, tag string, base v1.Descriptor, raw []byte, concurrency int) ([]oci.Signature, error) {
+	layers, err := decodeLayers(ctx, store, tag, base, raw, concurrency)
+	if err != nil {
+		return nil, err
+	}
+	existing := make([]oci.Signature, 0, len(layers)+1)
 	for _, l := range layers {
 		s, err := signatureOf(l)
 		if err != nil {
-			return attachResult{}, fmt.Errorf("%s: %w (refusing to rewrite it)", tag, err)
+			return nil, fmt.Errorf("%s: %w (refusing to rewrite it)", tag, err)
 		}
 		existing = append(existing, s)
 	}
-	if found && dd != nil && len(sigs) == 1 {
-		base, err := mutate.AppendSignatures(empty.Signatures(), false, existing...)
-		if err != nil {
-			return attachResult{}, err
-		}
-		dupe, err := dd.Find(base, sigs[0])
-		if err != nil {
-			return attachResult{}, err
-		}
-		if dupe != nil {
-			return attachResult{manifest: desc, dupe: dupe}, nil
-		}
-	}
-	if n := len(existing) + len(sigs); n > maxLayers {
-		return attachResult{}, fmt.Errorf("%s: %d layers, more than cosign's %d", tag, n, maxLayers)
-	}
-	img, err := mutate.AppendSignatures(empty.Signatures(), false, append(existing, sigs...)...)
+	return existing, nil
+}
+
+// findDupe returns the signature among existing that dd takes for a
+// duplicate of sig, or nil.
+func findDupe(existing []oci.Signature, sig oci.Signature, dd mutate.DupeDetector) (oci.Signature, error) {
+	base, err := mutate.AppendSignatures(empty.Signatures(), false, existing...)
 	if err != nil {
-		return attachResult{}, err
+		return nil, err
 	}
-	mdesc, err := cairnoci.WriteImage(ctx, store, img, tag, opts)
-	if err != nil {
-		return attachResult{}, err
-	}
-	return attachResult{manifest: mdesc}, nil
+	return dd.Find(base, sig)
 }
 
 // statementDupes finds an attestation holding the same statement, with

@@ -79,17 +79,25 @@ func readLayers(ctx context.Context, store cairnoci.Store, tag string, concurren
 	if err != nil {
 		return v1.Descriptor{}, nil, false, fmt.Errorf("reading %s: %w", tag, err)
 	}
+	layers, err = decodeLayers(ctx, store, tag, desc, raw, concurrency)
+	return desc, layers, true, err
+}
+
+// decodeLayers decodes the image manifest raw, which tag names, and reads
+// every layer's content. An image that cannot be decoded is a
+// *malformedImage error.
+func decodeLayers(ctx context.Context, store cairnoci.Store, tag string, desc v1.Descriptor, raw []byte, concurrency int) ([]layer, error) {
 	if desc.MediaType != types.OCIManifestSchema1 && desc.MediaType != types.DockerManifestSchema2 {
-		return desc, nil, true, &malformedImage{tag, fmt.Sprintf("manifest %s has media type %s, want an image manifest", desc.Digest, desc.MediaType)}
+		return nil, &malformedImage{tag, fmt.Sprintf("manifest %s has media type %s, want an image manifest", desc.Digest, desc.MediaType)}
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return desc, nil, true, &malformedImage{tag, fmt.Sprintf("decoding manifest %s: %v", desc.Digest, err)}
+		return nil, &malformedImage{tag, fmt.Sprintf("decoding manifest %s: %v", desc.Digest, err)}
 	}
 	if len(m.Layers) > maxLayers {
-		return desc, nil, true, &malformedImage{tag, fmt.Sprintf("%d layers, more than %d", len(m.Layers), maxLayers)}
+		return nil, &malformedImage{tag, fmt.Sprintf("%d layers, more than %d", len(m.Layers), maxLayers)}
 	}
-	layers = make([]layer, len(m.Layers))
+	layers := make([]layer, len(m.Layers))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(concurrency, 4))
 	for i, d := range m.Layers {
@@ -104,9 +112,9 @@ func readLayers(ctx context.Context, store cairnoci.Store, tag string, concurren
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return v1.Descriptor{}, nil, true, err
+		return nil, err
 	}
-	return desc, layers, true, nil
+	return layers, nil
 }
 
 // readLayer reads a layer's blob, checking its size and digest. A blob

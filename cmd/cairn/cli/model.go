@@ -6,8 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -160,8 +162,13 @@ file is streamed and hashed on the way, so it is read once.`,
 			opts.DigestCache = cacheDir("digests")
 			progress, done := progressBar(cmd.ErrOrStderr(), rf.quiet, dirSize(args[0]), "push")
 			opts.Progress = progress
-			res, err := oci.Push(context.Background(), args[0], ref, opts)
+			ctx, sig := catchSignals()
+			defer sig.stop()
+			res, err := oci.Push(ctx, args[0], ref, opts)
 			done()
+			if s := sig.caught(); s != nil && err != nil {
+				return interrupted(cmd, s, fmt.Sprintf("pushing %s", ref), "no tag was moved")
+			}
 			if err != nil {
 				return err
 			}
@@ -198,7 +205,8 @@ folder that then becomes DIR, so a failed pull leaves nothing.`,
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
+			ctx, sig := catchSignals()
+			defer sig.stop()
 			var total int64
 			if !rf.quiet && isTerminal(cmd.ErrOrStderr()) {
 				if art, err := oci.Inspect(ctx, ref, rf.options()); err == nil {
@@ -210,6 +218,9 @@ folder that then becomes DIR, so a failed pull leaves nothing.`,
 			o.Progress = progress
 			art, err := oci.Pull(ctx, ref, args[1], o)
 			done()
+			if s := sig.caught(); s != nil && err != nil {
+				return interrupted(cmd, s, fmt.Sprintf("pulling %s", ref), fmt.Sprintf("%s was not written", args[1]))
+			}
 			if err != nil {
 				return err
 			}
@@ -330,6 +341,76 @@ func modelRefs(args []string) ([]oci.Ref, error) {
 		return nil, err
 	}
 	return oci.LocalModels(root)
+}
+
+// signals catches SIGINT and SIGTERM for a transfer: the first cancels
+// the transfer's context, so it removes what it wrote, and stops
+// catching them, so that a second one ends the process at once.
+type signals struct {
+	ch     chan os.Signal
+	mu     sync.Mutex
+	sig    os.Signal
+	cancel context.CancelFunc
+}
+
+// catchSignals starts catching SIGINT and SIGTERM and returns the context
+// the first one cancels.
+func catchSignals() (context.Context, *signals) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &signals{ch: make(chan os.Signal, 1), cancel: cancel}
+	signal.Notify(s.ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-s.ch
+		if !ok {
+			return
+		}
+		signal.Stop(s.ch)
+		s.mu.Lock()
+		s.sig = sig
+		s.mu.Unlock()
+		cancel()
+	}()
+	return ctx, s
+}
+
+// caught returns the signal caught, or nil.
+func (s *signals) caught() os.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sig
+}
+
+// stop stops catching signals.
+func (s *signals) stop() {
+	signal.Stop(s.ch)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sig == nil {
+		close(s.ch)
+	}
+	s.cancel()
+}
+
+// interrupted reports a transfer ended by a signal and returns the exit
+// code 128 plus the signal's number, as a shell reports it.
+func interrupted(cmd *cobra.Command, sig os.Signal, what, left string) error {
+	fmt.Fprintf(cmd.ErrOrStderr(), "cairn: %s: interrupted by %s; removed the partial files, %s\n", what, signalName(sig), left)
+	code := 128 + 2
+	if n, ok := sig.(syscall.Signal); ok {
+		code = 128 + int(n)
+	}
+	return silentError{code}
+}
+
+// signalName names a signal as kill(1) does.
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
 }
 
 // bytesText writes a byte count for people.
