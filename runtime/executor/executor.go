@@ -53,8 +53,18 @@ type Options struct {
 	// the running tasks under them (for a terminal).
 	Progress io.Writer
 	Live     bool
-	// Env is the environment steps start from; default os.Environ().
+	// Env is this process's environment, default os.Environ(): where the
+	// variables a template takes from secrets, config maps and fields are
+	// looked up. A step gets only its template's variables, CAIRN_LOCAL=1,
+	// ARGO_NODE_ID and the few of Env that a machine, not a template,
+	// provides (PATH, HOME, the locale and the like: see hostEnv), never
+	// a password or credential its template does not ask for.
 	Env []string
+	// LogLimit caps how much of each attempt's output its task's log
+	// keeps, in bytes: the first quarter and the last three quarters, with
+	// a line between saying how much was dropped. 0 means DefaultLogLimit,
+	// a negative number no limit; at least MinLogLimit.
+	LogLimit int64
 	// Grace is how long a step has between SIGTERM and SIGKILL when its
 	// deadline passes or the run is interrupted; default 30s, Kubernetes'
 	// default terminationGracePeriodSeconds.
@@ -124,6 +134,11 @@ type runner struct {
 // state could not be written): an unsupported template, an unresolvable
 // parameter, a secret or program this machine lacks, a run to resume that
 // does not exist or whose template changed.
+//
+// On Linux, Run makes this process a child subreaper, so that it can end
+// every process a step started, as a container's end does; when a step
+// ends while no other runs, every process left under this one is killed,
+// so a program calling Run should start no processes of its own meanwhile.
 func Run(ctx context.Context, wft *wfv1.WorkflowTemplate, opts Options) (*Result, error) {
 	opts, err := withDefaults(opts)
 	if err != nil {
@@ -149,6 +164,7 @@ func Run(ctx context.Context, wft *wfv1.WorkflowTemplate, opts Options) (*Result
 		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("the workflow's activeDeadlineSeconds %d passed", *ads))
 		defer cancel()
 	}
+	becomeSubreaper()
 	r.progress = newReporter(opts.Progress, opts.Live)
 	begin := time.Now()
 	r.schedule(ctx)
@@ -196,6 +212,12 @@ func withDefaults(opts Options) (Options, error) {
 	}
 	if opts.Env == nil {
 		opts.Env = os.Environ()
+	}
+	switch {
+	case opts.LogLimit == 0:
+		opts.LogLimit = DefaultLogLimit
+	case opts.LogLimit > 0 && opts.LogLimit < MinLogLimit:
+		return opts, fmt.Errorf("log limit %d bytes: want at least %s", opts.LogLimit, sizeString(MinLogLimit))
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = 30 * time.Second

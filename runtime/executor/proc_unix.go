@@ -9,32 +9,54 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 )
 
+// live guards the start of steps' processes against the sweep that kills
+// every descendant of this process when the last running step ends:
+// running counts the steps' processes running, in every Run.
+var live struct {
+	sync.Mutex
+	running int
+}
+
 // runProcess runs a step's process in a group of its own and waits for it;
 // at the deadline, or when the run stops (interrupted, or past the
-// workflow's deadline), the group gets SIGTERM, then SIGKILL after the
-// grace period. Whatever of the group outlives the main process is killed
-// with it, as a container's processes are. A process killed by a signal
-// exits 128+signal, as a container does.
+// workflow's deadline), its processes get SIGTERM, then SIGKILL after the
+// grace period. Whatever of them outlives the main process is killed with
+// it, as a container's processes are (see stepProcs). A process killed by
+// a signal exits 128+signal, as a container does. Its output reaches the
+// log through a pipe, capped (see cappedLog).
 func (r *runner) runProcess(ctx context.Context, exe string, s *step, log *os.File) (wfv1.NodePhase, *int, string) {
+	out, err := startOutput(log, r.opts.LogLimit)
+	if err != nil {
+		return wfv1.NodeError, nil, "capturing the step's output: " + err.Error()
+	}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        s.argv,
 		Env:         s.env,
 		Dir:         r.opts.Dir,
-		Stdout:      log,
-		Stderr:      log,
+		Stdout:      out.w,
+		Stderr:      out.w,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
-	if err := cmd.Start(); err != nil {
+	live.Lock()
+	err = cmd.Start()
+	if err == nil {
+		live.running++
+	}
+	live.Unlock()
+	out.w.Close()
+	if err != nil {
+		out.finish(0)
 		return wfv1.NodeFailed, nil, "starting the step: " + err.Error()
 	}
-	pgid := cmd.Process.Pid
+	procs := newStepProcs(cmd.Process.Pid, s.nodeID)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var deadline <-chan time.Time
@@ -48,14 +70,22 @@ func (r *runner) runProcess(ctx context.Context, exe string, s *step, log *os.Fi
 	case <-done:
 	case <-deadline:
 		why = fmt.Sprintf("exceeded its deadline of %s (%s) and was killed", s.deadline, s.deadlineFrom)
-		r.killGroup(pgid, done)
+		r.stop(procs, done)
 	case <-ctx.Done():
 		why = stopReason(ctx)
-		r.killGroup(pgid, done)
+		r.stop(procs, done)
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	procs.end()
+	if err := out.finish(outputDrain); err != nil {
+		fmt.Fprintf(log, "==> writing the step's output to this log: %v\n", err)
+	}
+	return exitPhase(cmd.ProcessState, why)
+}
 
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+// exitPhase is how a step's process ended: why, when it was killed, else
+// its exit status.
+func exitPhase(ps *os.ProcessState, why string) (wfv1.NodePhase, *int, string) {
+	ws, _ := ps.Sys().(syscall.WaitStatus)
 	code := ws.ExitStatus()
 	if ws.Signaled() {
 		code = 128 + int(ws.Signal())
@@ -73,16 +103,16 @@ func (r *runner) runProcess(ctx context.Context, exe string, s *step, log *os.Fi
 	return wfv1.NodeSucceeded, &code, ""
 }
 
-// killGroup sends SIGTERM to a process group, then SIGKILL if the main
-// process outlives the grace period, and waits for it.
-func (r *runner) killGroup(pgid int, done <-chan error) {
-	syscall.Kill(-pgid, syscall.SIGTERM)
+// stop sends a step's processes SIGTERM, then SIGKILL if the main process
+// outlives the grace period, and waits for it.
+func (r *runner) stop(procs *stepProcs, done <-chan error) {
+	procs.signal(syscall.SIGTERM)
 	t := time.NewTimer(r.opts.Grace)
 	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		procs.signal(syscall.SIGKILL)
 		<-done
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -375,7 +376,9 @@ func (r *runner) attempt(ctx context.Context, name string, tmpl *wfv1.Template, 
 	if err != nil {
 		return fail(wfv1.NodeError, err)
 	}
-	log, err := os.OpenFile(filepath.Join(r.dir, logsDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	s.nodeID = locals["pod.name"]
+	s.env = append(s.env, envNodeID+"="+s.nodeID)
+	log, err := openLog(filepath.Join(r.dir, logsDir, name+".log"))
 	if err != nil {
 		return fail(wfv1.NodeError, err)
 	}
@@ -424,6 +427,20 @@ func (r *runner) attempt(ctx context.Context, name string, tmpl *wfv1.Template, 
 	}
 	fmt.Fprintln(log)
 	return o
+}
+
+// openLog opens a task's log at its end, for reading too: the output's
+// cap rewrites its tail in place.
+func openLog(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // prepare turns a substituted template into the step to run.

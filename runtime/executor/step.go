@@ -24,12 +24,54 @@ import (
 //     (output parameter folders, secret and empty-dir volume mounts), then
 //     Kubernetes' $(VAR) expansion against the container's environment;
 //   - a command "cairn" runs the current executable;
-//   - in Options.Dir, in a process group of its own, with the current
-//     environment plus the container's (the container's wins) plus
-//     CAIRN_LOCAL=1;
-//   - killed, group and all, at its deadline.
+//   - in Options.Dir, in a process group of its own, with the container's
+//     environment, CAIRN_LOCAL=1, ARGO_NODE_ID (as Argo sets it, one per
+//     attempt), and of this environment only what a machine rather than a
+//     template provides (hostEnv): a password or credential reaches only
+//     the steps whose template asks for it, as on a cluster;
+//   - killed, with everything it started, at its deadline, and what is
+//     left of it killed when it exits.
 //
 // The image is recorded, not pulled.
+
+// envNodeID is the variable Argo sets to a pod's node id; locally it is
+// the attempt's pod name, and marks the step's processes.
+const envNodeID = "ARGO_NODE_ID"
+
+// hostEnv and hostEnvPrefixes name the variables of this environment that
+// every step gets, those an image or the machine would provide on a
+// cluster: where programs and libraries are (PATH, LD_LIBRARY_PATH), the
+// user's home and temporary folder, the locale and time zone, the GPUs to
+// use, Open MPI's settings, and Cairn's own settings that are not
+// secrets (its cache folder, the reproducible build time). Anything else
+// a step needs, its spec gives it.
+var (
+	hostEnv = map[string]bool{
+		"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "TMPDIR": true,
+		"TZ": true, "LANG": true, "LANGUAGE": true, "LD_LIBRARY_PATH": true, "XDG_CACHE_HOME": true,
+		"CUDA_VISIBLE_DEVICES": true, "CAIRN_CACHE_DIR": true, "SOURCE_DATE_EPOCH": true,
+	}
+	hostEnvPrefixes = []string{"LC_", "OMPI_MCA_", "PRTE_MCA_"}
+)
+
+// fromHost reports whether a variable of this environment reaches steps.
+func fromHost(name string) bool {
+	if hostEnv[name] {
+		return true
+	}
+	for _, p := range hostEnvPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretEnvAliases are the variables of this environment, in order, that
+// stand for a template's secretKeyRef variable of another name: the
+// signing key's password, COSIGN_PASSWORD in the template, is
+// CAIRN_PASSWORD first, as cairn sign reads it.
+var secretEnvAliases = map[string][]string{"COSIGN_PASSWORD": {"CAIRN_PASSWORD", "COSIGN_PASSWORD"}}
 
 // step is one attempt's program, ready to run.
 type step struct {
@@ -37,6 +79,7 @@ type step struct {
 	argv     []string // as the program sees it; argv[0] as written
 	path     string   // the executable
 	env      []string // the process environment
+	nodeID   string   // ARGO_NODE_ID, set by the attempt
 	deadline time.Duration
 	// deadlineFrom says where the deadline comes from, for messages.
 	deadlineFrom string
@@ -186,24 +229,31 @@ func (r *runner) prepareContainer(task string, c container, outputs []wfv1.Param
 
 // envSource gives the value of an environment variable with a source: a
 // secret key comes from the same-named variable of this process's
-// environment, else from <secret folder>/<key> when the secret is mapped
-// and the file exists; otherwise the variable is left unset, with a note.
+// environment (or its alias, secretEnvAliases), else from <secret
+// folder>/<key> when the secret is mapped and the file exists; otherwise
+// the variable is left unset, with a note.
 func (r *runner) envSource(e corev1.EnvVar) (value string, ok bool, note string) {
 	src := e.ValueFrom
 	switch {
 	case src.SecretKeyRef != nil:
 		ref := src.SecretKeyRef
-		if v, ok := r.baseEnv[e.Name]; ok {
-			return v, true, fmt.Sprintf("%s: from this environment (secret %s, key %s)", e.Name, ref.Name, ref.Key)
+		names := secretEnvAliases[e.Name]
+		if names == nil {
+			names = []string{e.Name}
+		}
+		for _, n := range names {
+			if v, ok := r.baseEnv[n]; ok {
+				return v, true, fmt.Sprintf("%s: from %s of this environment (secret %s, key %s)", e.Name, n, ref.Name, ref.Key)
+			}
 		}
 		if dir, ok := r.opts.Secrets[ref.Name]; ok {
 			data, err := os.ReadFile(filepath.Join(dir, ref.Key))
 			if err == nil {
 				return string(data), true, fmt.Sprintf("%s: from %s", e.Name, filepath.Join(dir, ref.Key))
 			}
-			return "", false, fmt.Sprintf("%s: left unset: secret %s, key %s: %s is missing and %s is not set here", e.Name, ref.Name, ref.Key, filepath.Join(dir, ref.Key), e.Name)
+			return "", false, fmt.Sprintf("%s: left unset: secret %s, key %s: %s is missing and %s is not set here", e.Name, ref.Name, ref.Key, filepath.Join(dir, ref.Key), strings.Join(names, " or "))
 		}
-		return "", false, fmt.Sprintf("%s: left unset: secret %s, key %s: set %s, or pass --secret %s=DIR holding %s", e.Name, ref.Name, ref.Key, e.Name, ref.Name, ref.Key)
+		return "", false, fmt.Sprintf("%s: left unset: secret %s, key %s: set %s, or pass --secret %s=DIR holding %s", e.Name, ref.Name, ref.Key, strings.Join(names, " or "), ref.Name, ref.Key)
 	case src.ConfigMapKeyRef != nil:
 		if v, ok := r.baseEnv[e.Name]; ok {
 			return v, true, ""
@@ -227,17 +277,18 @@ func (r *runner) envSource(e corev1.EnvVar) (value string, ok bool, note string)
 	return "", false, fmt.Sprintf("%s: left unset: its source has no local value", e.Name)
 }
 
-// processEnv is the environment of a step's process: this process's
-// environment, then the container's variables, then CAIRN_LOCAL=1.
+// processEnv is the environment of a step's process: the variables of
+// this process's environment that every step gets (fromHost), then the
+// container's variables, then CAIRN_LOCAL=1.
 func (r *runner) processEnv(vars map[string]string, names []string) []string {
-	set := map[string]bool{"CAIRN_LOCAL": true}
+	set := map[string]bool{"CAIRN_LOCAL": true, envNodeID: true}
 	for _, n := range names {
 		set[n] = true
 	}
 	var env []string
 	for _, kv := range r.opts.Env {
 		k, _, _ := strings.Cut(kv, "=")
-		if !set[k] {
+		if !set[k] && fromHost(k) {
 			env = append(env, kv)
 		}
 	}

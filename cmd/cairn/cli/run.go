@@ -13,6 +13,7 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"cairn.dev/cairn/attest/oci"
@@ -24,7 +25,7 @@ import (
 const runsDir = ".cairn/runs"
 
 func newRunCmd(a *app) *cobra.Command {
-	var pipeline, from, runID, self string
+	var pipeline, from, runID, self, logLimit string
 	var params, secrets []string
 	var parallel, ranks int
 	var force, quiet bool
@@ -41,14 +42,22 @@ Each run gets a folder, .cairn/runs/<run id> in the repository holding
 the working folder (or the working folder outside a repository): the
 run-root workflow parameter points there, so the steps' outputs land in
 it, with run.json (the state of every task), logs/<task>.log (each task's
-output, one attempt after another) and tasks/<task>/root (the task's
-container paths, such as its output parameter files).
+output, one attempt after another, each attempt's output capped by
+--log-limit: its first quarter and last three quarters kept, with a line
+saying how many bytes were dropped between) and tasks/<task>/root (the
+task's container paths, such as its output parameter files).
 
 Steps run in the folder of the spec package; the command "cairn" runs
-this executable; CAIRN_LOCAL=1 is set. A step mounting a Kubernetes secret
-needs --secret NAME=DIR (one file per key); secretKeyRef variables come
-from this environment, else from that folder. mpirun (Open MPI) must be
-on PATH for MPI steps.
+this executable; CAIRN_LOCAL=1 is set. A step gets the environment its
+template gives it and, of this one, only what a machine provides (PATH,
+HOME, TMPDIR, the locale, LD_LIBRARY_PATH, CUDA_VISIBLE_DEVICES, Open
+MPI's OMPI_MCA_*, CAIRN_CACHE_DIR and the like), never a password or
+credential its template does not ask for. A step mounting a Kubernetes
+secret needs --secret NAME=DIR (one file per key); secretKeyRef variables
+come from this environment, else from that folder (the signing key's
+password from CAIRN_PASSWORD, else COSIGN_PASSWORD, else cosign.password
+there). When a step ends, everything it started ends with it, as in a
+container. mpirun (Open MPI) must be on PATH for MPI steps.
 
 The model is packed into the default store, .cairn/oci/<name> in the same
 repository, signed and attested there (the model-repository parameter;
@@ -90,6 +99,10 @@ are wrong), 2 for a usage error.`,
 			}
 			if ranks < 0 {
 				return usageError{fmt.Errorf("run: --ranks %d: want a positive number", ranks), cmd.CommandPath()}
+			}
+			limit, err := parseLogLimit(logLimit)
+			if err != nil {
+				return usageError{err, cmd.CommandPath()}
 			}
 			res, err := compileChecked(cmd, source{dir: dir}, formatText)
 			if err != nil {
@@ -138,6 +151,7 @@ are wrong), 2 for a usage error.`,
 				Ranks:      ranks,
 				From:       from,
 				Force:      force,
+				LogLimit:   limit,
 			}
 			errw := cmd.ErrOrStderr()
 			if !quiet {
@@ -195,6 +209,7 @@ are wrong), 2 for a usage error.`,
 	f.StringVar(&runID, "run", "", "with --from, the run to resume (default: the pipeline's latest); otherwise the id of the new run")
 	f.BoolVar(&force, "force", false, "with --from, resume even though the compiled template changed since the run")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print no progress and no summary; print the run folder when it succeeds")
+	f.StringVar(&logLimit, "log-limit", "64Mi", "keep at most SIZE of each attempt's output in its task's log (a Kubernetes quantity: 64Mi, 1Gi; 0 for no limit), its start and end")
 	f.StringVar(&self, "self", "", "the executable that runs steps whose command is cairn (default: this one)")
 	f.MarkHidden("self")
 	return cmd
@@ -211,6 +226,25 @@ func keyValues(flag string, list []string) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// parseLogLimit reads --log-limit, a Kubernetes quantity of bytes: 0 is
+// no limit (a negative executor.Options.LogLimit).
+func parseLogLimit(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return 0, fmt.Errorf("run: --log-limit %q: want a size such as 64Mi or 1Gi, or 0 for no limit", s)
+	}
+	n, ok := q.AsInt64()
+	switch {
+	case !ok || n < 0:
+		return 0, fmt.Errorf("run: --log-limit %q: want a size such as 64Mi or 1Gi, or 0 for no limit", s)
+	case n == 0:
+		return -1, nil
+	case n < executor.MinLogLimit:
+		return 0, fmt.Errorf("run: --log-limit %s: want at least 4Ki", s)
+	}
+	return n, nil
 }
 
 // pickPipeline finds the pipeline to run: by NAME or NAMESPACE/NAME, or
