@@ -60,9 +60,17 @@ func Markdown(fsys fs.FS) ([]byte, error) {
 	}
 	slices.SortStableFunc(defs, func(a, b definition) int { return rank(a.name) - rank(b.name) })
 
-	r := &renderer{defs: map[string]bool{}}
+	r := &renderer{defs: map[string]bool{}, values: map[string]ast.Expr{}, overlays: map[string]map[string]*overlay{}, req: map[string]string{}}
 	for _, d := range defs {
 		r.defs[d.name] = true
+		r.values[d.name] = d.value
+	}
+	// Overlays are collected before anything is rendered: rendering drops
+	// the comments of the nodes it formats.
+	for _, d := range defs {
+		if err := r.collectOverlays(d.name, "", d.value); err != nil {
+			return nil, fmt.Errorf("schemadoc: %s: %w", d.name, err)
+		}
 	}
 	w := &r.buf
 	w.WriteString("# Spec reference\n\n")
@@ -71,6 +79,9 @@ func Markdown(fsys fs.FS) ([]byte, error) {
 	for _, doc := range pkgDocs {
 		w.WriteString(prose(doc))
 	}
+	w.WriteString("In the field tables, required is \"yes\" for a field you must write, \"no\" for one that has a default ")
+	w.WriteString("or is filled in for you (the default column says with what) and \"optional\" for one you may leave out, ")
+	w.WriteString("which then is absent.\n\n")
 	w.WriteString("Definitions:\n\n")
 	for _, d := range defs {
 		fmt.Fprintf(w, "- [%s](#%s)\n", d.name, anchor(d.name))
@@ -101,8 +112,25 @@ func anchor(def string) string {
 }
 
 type renderer struct {
-	buf  bytes.Buffer
-	defs map[string]bool // names of the definitions, for links
+	buf    bytes.Buffer
+	defs   map[string]bool     // names of the definitions, for links
+	values map[string]ast.Expr // values of the definitions, by name
+	// overlays are the values other definitions give the fields of a
+	// definition where they use it, by definition and field path.
+	overlays map[string]map[string]*overlay
+	req      map[string]string // memo of required, by definition and path
+	def      string            // the definition being rendered
+}
+
+// overlay is a value a definition gives a field of another where it uses
+// it: #Pipeline's "model: #Model & {name: *_pipeline | #Name}" gives
+// #Model's name a default.
+type overlay struct {
+	from  string   // the definition using the other, e.g. "#Pipeline"
+	at    string   // the path of the use in from, e.g. "model"
+	value ast.Expr // the value given
+	doc   string   // its doc comment: what the value is, in words
+	key   bool     // the value is the key of the pattern at the use
 }
 
 // row is one line of a definition's field table.
@@ -111,6 +139,7 @@ type row struct {
 }
 
 func (r *renderer) definition(d definition) error {
+	r.def = d.name
 	w := &r.buf
 	fmt.Fprintf(w, "\n## %s\n\n", d.name)
 	if d.doc != "" {
@@ -159,12 +188,9 @@ func (r *renderer) fields(s *ast.StructLit, prefix string, rows *[]row, notes *[
 				return err
 			}
 			path := prefix + label
-			required := "no"
-			switch e.Constraint {
-			case token.NOT:
-				required = "yes"
-			case token.OPTION:
-				required = "optional"
+			required, err := r.required(r.def, path, e)
+			if err != nil {
+				return err
 			}
 			doc := docText(e)
 			if sub, ok := e.Value.(*ast.StructLit); ok && hasRegularField(sub) {
@@ -174,9 +200,14 @@ func (r *renderer) fields(s *ast.StructLit, prefix string, rows *[]row, notes *[
 				}
 				continue
 			}
-			typ, def, err := r.typeAndDefault(e.Value)
+			typ, def, err := r.typeAndDefault(r.stripOverlays(e.Value))
 			if err != nil {
 				return err
+			}
+			if ov := r.overlays[r.def][path]; ov != nil {
+				if def, err = r.overlayText(ov); err != nil {
+					return err
+				}
 			}
 			*rows = append(*rows, row{path, typ, def, required, doc})
 		case *ast.Comprehension:

@@ -55,6 +55,10 @@ func TestMarkdownSchemas(t *testing.T) {
 		"| `cpu` | `\"4\" \\| `[#Quantity](#quantity) | `\"4\"` |",
 		"| `description` | `string` |  | optional |",
 		"`if kind == \"single\" {nodes: 1}`",
+		"| `model` | [#Model](#model) |  | yes |", // #Model's format is required
+		"| `name` | [#Name](#name) | the pipeline's name (set in [#Pipeline](#pipeline) `model`) | no |",
+		"| `name` | [#Name](#name) | its key in [#Project](#project) `pipelines` | no |",
+		"| `pipelines` | `{[string]: `[#Pipeline](#pipeline)`}` |",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("output lacks %q", want)
@@ -104,5 +108,67 @@ func TestMarkdownEscapes(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q; got:\n%s", want, out)
 		}
+	}
+}
+
+func TestMarkdownRequiredAndOverlays(t *testing.T) {
+	fsys := fstest.MapFS{"a.cue": {Data: []byte(`package a
+
+#A: {
+	// b is a B.
+	b: #B & {
+		// the default of b
+		x: *"d" | string
+	}
+	// c holds Bs by key.
+	c: [K=_]: #B & {y: K}
+	s: string
+	l: [...int]
+	m: [int]
+	n: 1
+	e: {[string]: int}
+	r: *n | int
+	q!: string
+}
+
+#B: {
+	x!: string
+	y!: string
+	z!: int
+	o?: int
+}
+`)}}
+	out, err := Markdown(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| `b` | [#B](#b) |  | yes | b is a B. |\n", // #B's z is required
+		"| `c` | `{[string]: `[#B](#b)`}` |  | no | c holds Bs by key. |\n",
+		"| `s` | `string` |  | yes |  |\n",
+		"| `l` | `[...int]` |  | no |  |\n",
+		"| `m` | `[int]` |  | yes |  |\n",
+		"| `n` | `1` |  | no |  |\n",
+		"| `e` | `{[string]: int}` |  | no |  |\n",
+		"| `r` | `n \\| int` | `n` | no |  |\n",
+		"| `q` | `string` |  | yes |  |\n",
+		"| `x` | `string` | the default of b (set in [#A](#a) `b`) | no |  |\n",
+		"| `y` | `string` | its key in [#A](#a) `c` | no |  |\n",
+		"| `z` | `int` |  | yes |  |\n",
+		"| `o` | `int` |  | optional |  |\n",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q; got:\n%s", want, out)
+		}
+	}
+}
+
+func TestMarkdownRequiredWithDefault(t *testing.T) {
+	// CUE asks for a required field even when it has a default: the
+	// reference cannot call it both required and defaulted.
+	fsys := fstest.MapFS{"a.cue": {Data: []byte("package a\n\n#A: {\n\tx!: *1 | int\n}\n")}}
+	_, err := Markdown(fsys)
+	if err == nil || !strings.Contains(err.Error(), "x is required (!) and has a default") {
+		t.Errorf("Markdown(x!: *1 | int) error = %v, want one naming x", err)
 	}
 }
