@@ -39,7 +39,7 @@ type Estimate struct {
 	// TrainCost is the training's cost: nodes × (gpusPerNode × GPU price +
 	// cpu × cpuHour) × hours, less the spot discount on spot nodes.
 	TrainCost float64
-	// StepsCost is the cost of the feature and evaluation steps: cpu ×
+	// StepsCost is the cost of the ingest, feature and evaluation steps: cpu ×
 	// cpuHour × hours each.
 	StepsCost float64
 	// CostPerRun is TrainCost + StepsCost.
