@@ -76,7 +76,9 @@ type Instance struct {
 // diag.List naming every problem found. With an error, Load still returns
 // the projects it could evaluate, those that failed validation damaged
 // (see Instance.Damaged): they may be checked, to report further problems
-// along with these, but never compiled.
+// along with these, but never compiled. An error that holds only warnings
+// (diag.Warning: files without a package clause, which are ignored) comes
+// with every project, none damaged.
 func Load(cfg Config) ([]*Instance, error) {
 	insts, err := load1(cfg)
 	if l, ok := err.(diag.List); ok {
@@ -109,11 +111,13 @@ func load1(cfg Config) ([]*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	srcs := newSources(root, cfg.Files)
 	lcfg := &load.Config{
 		Dir:        root,
 		ModuleRoot: root,
 		Overlay:    overlay,
 		Env:        []string{}, // no CUE_REGISTRY or other settings from the host
+		ParseFile:  srcs.parse,
 	}
 	rel, err := filepath.Rel(root, dir)
 	if err != nil {
@@ -134,20 +138,32 @@ func load1(cfg Config) ([]*Instance, error) {
 		}
 		insts = append(insts, b)
 	}
+	// Text that is not UTF-8 is refused wherever it is, with its place.
+	diags = append(diags, srcs.utf8Diags()...)
+	noneMatched := false
 	for _, b := range insts {
 		if b.Err != nil {
 			var d diag.List
 			addCUEErrors(&d, root, b.Err)
 			for _, x := range d {
 				if !x.Pos.IsValid() && strings.Contains(x.Msg, "matched no packages") {
-					if why := explainNoPackages(root, dir, cfg.Files); len(why) > 0 {
+					noneMatched = true
+					if why := explainNoPackages(root, dir, cfg.Files, srcs); len(why) > 0 || diags.HasErrors() {
 						diags = append(diags, why...)
 						continue
 					}
 				}
+				if srcs.reported(x.Pos.File) {
+					continue // a consequence of the replacement characters
+				}
 				diags = append(diags, x)
 			}
 		}
+	}
+	if !noneMatched {
+		// Files without a package clause next to those of a package, or
+		// in other folders, are ignored, as cue ignores them; say so.
+		diags = append(diags, srcs.unpackagedDiags(insts)...)
 	}
 	if schemaInst == nil {
 		for _, b := range binsts {
@@ -171,6 +187,9 @@ func load1(cfg Config) ([]*Instance, error) {
 	if len(out) == 0 {
 		diags.Add(diag.Pos{File: relOrSelf(root, dir)}, "", "no project found: declare %s: schemas.#Project & {...} with import %q", ProjectField, schemas.ImportPath)
 		return nil, diags.Err()
+	}
+	if len(diags) > 0 {
+		return out, diags.Sorted() // warnings only
 	}
 	return out, nil
 }
@@ -618,14 +637,23 @@ func foldDisjunction(msgs []string) []string {
 }
 
 // explainNoPackages says why no CUE package was found under dir: files
-// without a package clause, or no CUE files at all.
-func explainNoPackages(root, dir string, files map[string][]byte) diag.List {
+// without a package clause, a scanner error before the clause, or no CUE
+// files at all. Files srcs found not to be UTF-8 text are already
+// reported.
+func explainNoPackages(root, dir string, files map[string][]byte, srcs *sources) diag.List {
 	var diags diag.List
 	found := false
 	check := func(rel string, data []byte) {
 		found = true
+		if srcs.reported(rel) {
+			return // not UTF-8 text, already reported
+		}
 		f, err := parser.ParseFile(rel, data, parser.PackageClauseOnly)
-		if err == nil && f.PackageName() == "" {
+		if err != nil {
+			addCUEErrors(&diags, root, err) // a scanner error before the clause
+			return
+		}
+		if f.PackageName() == "" {
 			diags.Add(diag.Pos{File: rel, Line: 1, Col: 1}, "", "file has no package clause: start it with `package <name>` (the files of a folder share one package)")
 		}
 	}
