@@ -20,7 +20,7 @@ import (
 )
 
 func newAuditCmd(a *app) *cobra.Command {
-	return groupCmd("audit", "Index signed model lineage and answer audit queries over it",
+	cmd := groupCmd("audit", "Index signed model lineage and answer audit queries over it",
 		`Audit discovers the model artifacts of registry repositories and OCI
 layouts, verifies every signature and in-toto statement against the trusted
 keys, and keeps the lineage graph in a local SQLite index (.cairn/audit.db).
@@ -29,19 +29,29 @@ docs/audit.md documents the commands and the index schema.`,
 		newAuditIndexCmd(a), newAuditTraceCmd(a), newAuditUsesCmd(a), newAuditUnsignedCmd(a),
 		newAuditDiffCmd(a), newAuditQueryCmd(a), newAuditReportCmd(a), newAuditExportCmd(a),
 		newAuditVerifyBundleCmd(a))
+	cmd.Example = `  cairn audit index --key .cairn/cosign.pub
+  cairn audit trace fraud:latest
+  cairn audit uses --dataset s3://payments-data/transactions/2026-11
+  cairn audit report fraud:latest --html lineage.html`
+	return cmd
 }
 
 // auditFlags are the flags every audit query shares.
 type auditFlags struct {
 	db                string
-	output            string
+	format            string
 	includeUnverified bool
 }
 
-func (f *auditFlags) add(cmd *cobra.Command, output, unverified bool) {
+// add adds --db, and --format (text or json) to the commands that print
+// a result, and --include-unverified to those that follow lineage.
+func (f *auditFlags) add(cmd *cobra.Command, format, unverified bool) {
 	cmd.Flags().StringVar(&f.db, "db", "", "the audit index (default .cairn/audit.db in the repository)")
-	if output {
-		cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	if format {
+		cmd.Flags().StringVar(&f.format, "format", formatText, "output format: text or json")
+		cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return []string{formatText, formatJSON}, cobra.ShellCompDirectiveNoFileComp
+		})
 	}
 	if unverified {
 		cmd.Flags().BoolVar(&f.includeUnverified, "include-unverified", false, "also follow statements that did not verify, marked with their reasons")
@@ -49,8 +59,8 @@ func (f *auditFlags) add(cmd *cobra.Command, output, unverified bool) {
 }
 
 func (f *auditFlags) check(cmd *cobra.Command) error {
-	if f.output != "" && f.output != "text" && f.output != "json" {
-		return usageError{fmt.Errorf("%s: -o %q: want text or json", cmd.Name(), f.output), cmd.CommandPath()}
+	if f.format != "" && f.format != formatText && f.format != formatJSON {
+		return usageError{fmt.Errorf("%s: --format %q: want text or json", cmd.Name(), f.format), cmd.CommandPath()}
 	}
 	return nil
 }
@@ -100,8 +110,8 @@ the artifacts, the verification entries with their reason codes, the raw
 layers, and the lineage nodes and edges in the index. A model whose manifest
 and .sig and .att manifests are unchanged since the last run, under the same
 keys, is not read again.`,
-		Example: `  cairn audit index --key cosign.pub
-  cairn audit index --from registry.example.com/ml/fraud --from oci:models/bert --key cosign.pub`,
+		Example: `  cairn audit index --key .cairn/cosign.pub
+  cairn audit index --from registry.example.com/ml/fraud --from oci:models/bert --key .cairn/cosign.pub`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var refs []oci.Ref
@@ -173,7 +183,10 @@ func resolveModel(db *audit.DB, s string) (string, error) {
 }
 
 func newAuditTraceCmd(a *app) *cobra.Command {
-	var af auditFlags
+	var (
+		af   auditFlags
+		wide bool
+	)
 	cmd := &cobra.Command{
 		Use:   "trace MODEL",
 		Short: "Show where a model came from and where it went",
@@ -181,7 +194,16 @@ func newAuditTraceCmd(a *app) *cobra.Command {
 to the git commit, the spec, the datasets and what they derive from, the
 features, the images and the base models (transitively), and forward to its
 evaluations and deployments. Each edge names the statement it comes from, the
-signer's key id and its verification status.`,
+signer's key id and its verification status.
+
+The text fits 120 columns: long cells wrap within their column and digests
+are shortened to their first 12 hex digits; --wide prints one line per row
+with every digest whole, and --format json the whole trace. With
+--include-unverified the nodes gain a STATUS column: verified, or the status
+and reason of the statement that alone describes the node.`,
+		Example: `  cairn audit trace fraud:latest
+  cairn audit trace fraud:latest --wide --include-unverified
+  cairn audit trace sha256:4f2a... --format json`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := af.open(cmd)
@@ -198,48 +220,21 @@ signer's key id and its verification status.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if af.output == "json" {
+			if af.format == formatJSON {
 				return writeJSON(w, t)
 			}
-			writeTrace(w, t)
-			return nil
+			return audit.WriteTrace(w, t, audit.TextOptions{Wide: wide, IncludeUnverified: af.includeUnverified})
 		},
 	}
 	af.add(cmd, true, true)
+	cmd.Flags().BoolVar(&wide, "wide", false, "one line per row and every digest whole, however wide")
 	return cmd
-}
-
-func writeTrace(w io.Writer, t *audit.Trace) {
-	for _, a := range t.Artifacts {
-		sig := a.SignatureStatus
-		if a.SignatureReason != "" {
-			sig += " " + a.SignatureReason
-		}
-		fmt.Fprintf(w, "model  %s  signature %s %s\n", a.Ref(), sig, a.SignatureKey)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNODE\tDIGEST\tURI")
-	for _, n := range t.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Kind, n.Label, dash(n.Digest), dash(n.URI))
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
-	labels := map[string]string{}
-	for _, n := range t.Nodes {
-		labels[n.ID] = n.Kind + " " + n.Label
-	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EDGE\tFROM\tTO\tSTATUS\tREASON\tKEY\tSTATEMENT")
-	for _, e := range t.Edges {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Kind, labels[e.From], labels[e.To], e.Status, dash(e.Reason), dash(e.KeyID), e.StatementDigest)
-	}
-	tw.Flush()
 }
 
 // writeList writes items as JSON (an empty list, never null), or as a
 // table with a header and a closing count of noun.
-func writeList[T any](w io.Writer, output string, items []T, header string, row func(T) string, noun string) error {
-	if output == "json" {
+func writeList[T any](w io.Writer, format string, items []T, header string, row func(T) string, noun string) error {
+	if format == formatJSON {
 		if items == nil {
 			items = []T{}
 		}
@@ -276,6 +271,8 @@ func newAuditUsesCmd(a *app) *cobra.Command {
 		Long: `Uses lists every model trained on the dataset, through the datasets derived
 from it and the models fine-tuned from those models: what erasing or
 distrusting the dataset reaches.`,
+		Example: `  cairn audit uses --dataset s3://payments-data/transactions/2026-11
+  cairn audit uses --dataset sha256:9c1e... --include-unverified --format json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dataset == "" {
@@ -290,7 +287,7 @@ distrusting the dataset reaches.`,
 			if err != nil {
 				return err
 			}
-			return writeList(cmd.OutOrStdout(), af.output, uses, "MODEL\tSTATUS\tDEPTH\tPATH", func(u audit.Use) string {
+			return writeList(cmd.OutOrStdout(), af.format, uses, "MODEL\tSTATUS\tDEPTH\tPATH", func(u audit.Use) string {
 				ref := u.Model
 				if len(u.Artifacts) > 0 {
 					ref = u.Artifacts[0].Ref()
@@ -309,7 +306,13 @@ func newAuditUnsignedCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unsigned",
 		Short: "List artifacts lacking a valid signature or provenance, with reason codes",
-		Args:  exactArgs(0),
+		Long: `Unsigned lists every signature and statement that did not verify, with its
+reason code (NO_SIGNATURE, SIG_INVALID, UNTRUSTED_KEY, SUBJECT_MISMATCH,
+NO_PROVENANCE, WRONG_TYPE, MALFORMED), and every artifact without a verified
+signature or provenance.`,
+		Example: `  cairn audit unsigned
+  cairn audit unsigned --format json`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := af.open(cmd)
 			if err != nil {
@@ -320,7 +323,7 @@ func newAuditUnsignedCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeList(cmd.OutOrStdout(), af.output, ps, "ARTIFACT\tKIND\tTYPE\tREASON\tKEY\tMESSAGE", func(p audit.Problem) string {
+			return writeList(cmd.OutOrStdout(), af.format, ps, "ARTIFACT\tKIND\tTYPE\tREASON\tKEY\tMESSAGE", func(p audit.Problem) string {
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", p.Ref, p.Kind, dash(p.PredicateType), p.Reason, dash(p.KeyID), p.Message)
 			}, "problems")
 		},
@@ -337,6 +340,8 @@ func newAuditDiffCmd(a *app) *cobra.Command {
 		Long: `Diff compares two models' verified lineage: spec digest and commit,
 datasets, features, images and base model, hyperparameters, metrics,
 evaluation verdict, and the keys that signed them.`,
+		Example: `  cairn audit diff fraud:v1 fraud:v2
+  cairn audit diff fraud:latest sha256:4f2a... --format json`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := af.open(cmd)
@@ -354,7 +359,7 @@ evaluation verdict, and the keys that signed them.`,
 			if err != nil {
 				return err
 			}
-			return writeList(cmd.OutOrStdout(), af.output, changes, "FIELD\tA\tB", func(c audit.Change) string {
+			return writeList(cmd.OutOrStdout(), af.format, changes, "FIELD\tA\tB", func(c audit.Change) string {
 				return fmt.Sprintf("%s\t%s\t%s", c.Field, dash(c.A), dash(c.B))
 			}, "changes")
 		},
@@ -371,8 +376,9 @@ func newAuditQueryCmd(a *app) *cobra.Command {
 		Long: `Query runs one SQL statement over the index, opened read-only (and with
 PRAGMA query_only), so nothing can change it. docs/audit.md documents the
 tables: artifacts, entries, nodes, edges, blobs, keys, meta.`,
-		Example: `  cairn audit query "SELECT kind, count(*) FROM nodes GROUP BY kind"`,
-		Args:    exactArgs(1),
+		Example: `  cairn audit query "SELECT kind, count(*) FROM nodes GROUP BY kind"
+  cairn audit query "SELECT dst FROM edges WHERE src = 'dataset:s3://payments-data/transactions/2026-11'" --format json`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := af.open(cmd)
 			if err != nil {
@@ -384,7 +390,7 @@ tables: artifacts, entries, nodes, edges, blobs, keys, meta.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if af.output == "json" {
+			if af.format == formatJSON {
 				return writeJSON(w, rows)
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -424,8 +430,12 @@ func newAuditReportCmd(a *app) *cobra.Command {
 		Use:   "report MODEL --html FILE",
 		Short: "Write a standalone HTML report of a model's lineage",
 		Long: `Report writes one HTML file, with no network requests (inline CSS and
-SVG): the lineage graph of the model laid out left to right, a verification
-badge on every edge, and the details of every node.`,
+SVG): the lineage graph of the model laid out left to right, each edge an
+arrow with one verification badge, whole labels (digests shortened in the
+boxes, whole in the tooltips), a table of the edges naming their nodes, and
+the details of every node, a run's metrics and gates first.`,
+		Example: `  cairn audit report fraud:latest --html lineage.html
+  cairn audit report fraud:latest --html lineage.html --include-unverified`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if html == "" {
@@ -473,6 +483,8 @@ models in its trace, every signature payload with its signature and every
 DSSE envelope (the raw layer bytes), the public keys, the trace, and
 SHA256SUMS, the sha256 of every other file. cairn audit verify-bundle
 checks it with no registry.`,
+		Example: `  cairn audit export fraud:latest -o evidence.tar
+  cairn audit export fraud:latest -o evidence.tar --include-unverified`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -510,10 +522,16 @@ func newAuditVerifyBundleCmd(a *app) *cobra.Command {
 		Short: "Re-verify an evidence bundle offline",
 		Long: `Verify-bundle checks every file of the bundle against SHA256SUMS, every
 manifest against its digest, and every signature and DSSE envelope against
-the --key public keys with the same rules as cairn verify; every edge of the
-trace must come from a statement that verifies. Exit status 0 when all hold,
-1 otherwise.`,
-		Args: exactArgs(1),
+the --key public keys (never the bundle's own keys) with the same rules as
+cairn verify, each giving the status and reason recorded; every model must
+have a verified signature. Then it rebuilds the trace from the bundle's
+statements alone and compares it whole with trace.json: the artifacts, every
+node (kind, label, digest, URI, attributes, status) and every edge (ends,
+kind, statement, artifact, key, status, reason), none missing or extra, then
+byte for byte. The first difference is the error. Exit status 0 when all
+hold, 1 otherwise.`,
+		Example: `  cairn audit verify-bundle evidence.tar --key .cairn/cosign.pub`,
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keys, err := sign.LoadPublicKeys(keyFiles...)
 			if err != nil {
