@@ -26,7 +26,7 @@ const (
 	BundleSums = "SHA256SUMS"
 	// BundleIndex says what the bundle holds (BundleManifest).
 	BundleIndex = "bundle.json"
-	// BundleTrace is the trace of the model, as audit trace -o json.
+	// BundleTrace is the trace of the model, as audit trace --format json.
 	BundleTrace = "trace.json"
 )
 
